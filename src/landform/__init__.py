@@ -1,0 +1,49 @@
+"""landform: arbitrary-dimensional loss-landscape analysis of PyTorch models.
+
+Names are loaded lazily, so ``import landform`` and the numpy-only parts (``landform.topology``,
+``landform.load_landscape``, plots of saved results) work without importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "LandformError": "errors",
+    "InputError": "errors",
+    "StoreError": "errors",
+    "NonFiniteError": "errors",
+    "Objective": "objective",
+    "Directions": "directions",
+    "random_directions": "directions",
+    "as_directions": "directions",
+    "grid_axes": "evaluate",
+    "grid_landscape": "evaluate",
+    "Landscape": "landscape",
+    "load_landscape": "store",
+    "hessian_eigenpairs": "hessian",
+    "hessian_trace": "hessian",
+    "hessian_density": "hessian",
+    "hessian_directions": "hessian",
+    "Eigenpairs": "hessian",
+    "TraceEstimate": "hessian",
+    "SpectralDensity": "hessian",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'landform' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

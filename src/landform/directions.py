@@ -1,0 +1,210 @@
+"""Directions that span a landscape's subspace.
+
+A :class:`Directions` holds an (n, P) tensor of flat directions over an objective's trainable parameters
+(the order of ``model.parameters()``) and the metadata that says where they came from. Every function that
+takes directions also takes a plain (n, P) tensor, a (P,) tensor, or a list of per-parameter dicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import InputError
+from .objective import Objective
+
+__all__ = ["Directions", "random_directions", "as_directions"]
+
+
+@dataclass(frozen=True)
+class Directions:
+    """Flat direction vectors and their provenance.
+
+    Attributes
+    ----------
+    vectors : torch.Tensor, shape (n, P)
+        One flat direction per row, on the objective's device and dtype.
+    kind : str
+        ``"random"``, ``"hessian"``, ``"pca"`` or ``"user"``.
+    normalization : str or None
+        ``None`` (unit, orthonormal vectors: the axis coordinate is a distance in parameter space),
+        ``"filter"`` (Li et al. 2018) or ``"layer"`` (the reference package's per-tensor convention).
+    seed : int or None
+    eigenvalues : numpy.ndarray or None
+        Hessian eigenvalues of the directions when ``kind == "hessian"``.
+    extra : dict
+        Anything else worth recording (JSON-serialisable).
+    """
+
+    vectors: torch.Tensor
+    kind: str = "user"
+    normalization: str | None = None
+    seed: int | None = None
+    eigenvalues: np.ndarray | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return int(self.vectors.shape[0])
+
+    @property
+    def norms(self) -> np.ndarray:
+        return self.vectors.double().norm(dim=1).cpu().numpy()
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the vectors' bytes (identifies the subspace in stores)."""
+        arr = self.vectors.detach().cpu().contiguous().numpy()
+        return hashlib.sha256(arr.tobytes()).hexdigest()
+
+    def metadata(self) -> dict[str, Any]:
+        """JSON-serialisable description (vectors excluded)."""
+        v = self.vectors.double()
+        gram = (v @ v.T).cpu().numpy()
+        return {
+            "kind": self.kind,
+            "n": self.n,
+            "normalization": self.normalization,
+            "seed": self.seed,
+            "eigenvalues": None if self.eigenvalues is None else [float(x) for x in self.eigenvalues],
+            "norms": [float(x) for x in self.norms],
+            "max_abs_cosine": float(_max_offdiag_cosine(gram)),
+            "fingerprint": self.fingerprint(),
+            **self.extra,
+        }
+
+
+def _max_offdiag_cosine(gram: np.ndarray) -> float:
+    d = np.sqrt(np.clip(np.diag(gram), 1e-300, None))
+    c = gram / d[:, None] / d[None, :]
+    np.fill_diagonal(c, 0.0)
+    return float(np.abs(c).max()) if c.size else 0.0
+
+
+def _normalize(objective: Objective, vec: torch.Tensor, normalization: str | None) -> torch.Tensor:
+    """Scale one flat direction per filter ("filter") or per tensor ("layer") to the parameters' norms."""
+    if normalization is None:
+        return vec
+    theta0 = objective.theta0.to(vec.dtype)
+    out = vec.clone()
+    for sl, shape in zip(objective.layout.blocks(), objective.layout.shapes, strict=True):
+        d = out[sl]
+        p = theta0[sl]
+        if normalization == "layer":
+            dn = d.norm()
+            out[sl] = d * (p.norm() / dn) if dn > 0 else d
+        elif len(shape) <= 1:
+            # Li et al. 2018: biases and BatchNorm/LayerNorm weights (1-D tensors) are not perturbed.
+            out[sl] = 0.0
+        else:
+            d2 = d.view(shape[0], -1)
+            p2 = p.view(shape[0], -1)
+            dn = d2.norm(dim=1, keepdim=True).clamp_min(1e-30)
+            out[sl] = (d2 * (p2.norm(dim=1, keepdim=True) / dn)).reshape(-1)
+    return out
+
+
+def random_directions(objective: Objective, n: int, *, seed: int = 0, normalization: str | None = None) -> Directions:
+    """Reproducible random directions.
+
+    Gaussian vectors drawn on the CPU in float64 from ``torch.Generator().manual_seed(seed)`` (so the same
+    seed gives the same directions on every device), orthonormalised by QR.
+
+    Parameters
+    ----------
+    objective : Objective
+    n : int
+        Number of directions, 1 <= n < P.
+    seed : int
+    normalization : {None, "filter", "layer"}
+        ``None``: orthonormal unit vectors, so an axis coordinate is a distance in parameter space.
+        ``"filter"``: Li et al. 2018 filter normalisation: every filter (row along dim 0) of every
+        parameter tensor with two or more dimensions is scaled to the norm of the same filter of the
+        weights; 1-D tensors (biases, BatchNorm and LayerNorm weights) get zero, as in Li et al.'s
+        ``ignore='biasbn'``. ``"layer"``: the reference package's convention, each tensor block scaled to
+        the norm of that tensor (biases included). Normalised directions are no longer orthonormal; their
+        norms are recorded in the metadata.
+
+    Returns
+    -------
+    Directions
+        ``.vectors`` has shape (n, P).
+
+    Examples
+    --------
+    >>> import torch
+    >>> obj = Objective(torch.nn.Linear(4, 2), (torch.randn(5, 4), torch.randn(5, 2)), torch.nn.functional.mse_loss)
+    >>> d = random_directions(obj, 2, seed=1)
+    >>> d.vectors.shape
+    torch.Size([2, 10])
+    >>> bool(torch.allclose(d.vectors @ d.vectors.T, torch.eye(2), atol=1e-6))
+    True
+    """
+    P = objective.num_params
+    if not isinstance(n, (int, np.integer)) or n < 1 or n >= P:
+        raise InputError(f"n: expected an integer with 1 <= n < P={P}, got {n!r}.")
+    if normalization not in (None, "filter", "layer"):
+        raise InputError(f"normalization: expected None, 'filter' or 'layer', got {normalization!r}.")
+    gen = torch.Generator().manual_seed(int(seed))
+    g = torch.randn(P, int(n), generator=gen, dtype=torch.float64)
+    q, r = torch.linalg.qr(g)
+    q = q * torch.sign(torch.diagonal(r))[None, :]  # unique QR: deterministic signs
+    vecs = q.T.contiguous()
+    if normalization is not None:
+        vecs = torch.stack([_normalize(objective, v, normalization) for v in vecs])
+    vecs = vecs.to(device=objective.device, dtype=objective.dtype)
+    return Directions(vecs, kind="random", normalization=normalization, seed=int(seed))
+
+
+def as_directions(objective: Objective, directions: Any, n: int | None = None) -> Directions:
+    """Validate user-given directions and wrap them as :class:`Directions`.
+
+    Accepts a :class:`Directions`, an (n, P) or (P,) tensor or array, or a list of per-parameter dicts
+    ``{name: tensor}`` with the trainable parameters' names and shapes.
+    """
+    P = objective.num_params
+    if isinstance(directions, Directions):
+        d = directions
+        vecs = d.vectors
+    else:
+        d = None
+        if isinstance(directions, dict):
+            directions = [directions]
+        if isinstance(directions, (list, tuple)) and directions and isinstance(directions[0], dict):
+            vecs = torch.stack([objective.layout.flatten(dd) for dd in directions])
+        else:
+            try:
+                vecs = torch.as_tensor(directions)
+            except Exception as exc:
+                raise InputError(
+                    f"directions: expected an (n, P) tensor, a Directions or a list of per-parameter dicts, got "
+                    f"{type(directions).__name__}."
+                ) from exc
+    if vecs.dim() == 1:
+        vecs = vecs[None]
+    if vecs.dim() != 2 or vecs.shape[1] != P:
+        raise InputError(
+            f"directions: expected shape (n, P) with P={P} trainable parameters, got {tuple(vecs.shape)}. "
+            "Build them from the same objective (e.g. random_directions(objective, n))."
+        )
+    if n is not None and vecs.shape[0] != n:
+        raise InputError(f"directions: expected {n} directions, got {vecs.shape[0]}.")
+    if vecs.device != objective.device:
+        raise InputError(
+            f"directions: they are on {vecs.device}, the objective's parameters on {objective.device}; move "
+            f"them with .to({str(objective.device)!r})."
+        )
+    if not vecs.dtype.is_floating_point:
+        raise InputError(f"directions: expected a floating dtype, got {vecs.dtype}.")
+    if not torch.isfinite(vecs).all():
+        raise InputError("directions: they contain NaN or inf entries.")
+    norms = vecs.double().norm(dim=1)
+    if (norms == 0).any():
+        raise InputError(f"directions: direction(s) {torch.nonzero(norms == 0).flatten().tolist()} are all zeros.")
+    vecs = vecs.to(objective.dtype).contiguous()
+    if d is not None:
+        return Directions(vecs, d.kind, d.normalization, d.seed, d.eigenvalues, dict(d.extra))
+    return Directions(vecs, kind="user")

@@ -1,0 +1,266 @@
+"""Evaluate an objective on an n-dimensional grid in a subspace: :func:`grid_landscape`."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import platform
+import sys
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+from .directions import Directions, as_directions
+from .errors import InputError
+from .landscape import Landscape
+from .objective import Objective
+from .store import GridStore, load_landscape
+
+__all__ = ["grid_axes", "grid_landscape"]
+
+
+def _per_axis(value: Any, n: int, name: str) -> list[Any]:
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return [value] * n
+    try:
+        seq = list(value)
+    except TypeError as exc:
+        raise InputError(f"{name}: expected a number or a sequence of {n}, got {type(value).__name__}.") from exc
+    if len(seq) != n:
+        raise InputError(f"{name}: expected one entry per direction ({n}), got {len(seq)}.")
+    return seq
+
+
+def grid_axes(span: Any, resolution: Any, n: int) -> tuple[np.ndarray, ...]:
+    """Coordinates of a regular grid, one array per axis.
+
+    Parameters
+    ----------
+    span : float, sequence of float, or sequence of (lo, hi)
+        A number ``s`` gives the axis ``[-s, s]``; a pair gives ``[lo, hi]``. Per axis when a sequence.
+    resolution : int or sequence of int
+        Points per axis (>= 2). With an odd resolution and a symmetric span the centre ``0.0`` is a grid
+        point exactly.
+    n : int
+        Number of axes.
+
+    Examples
+    --------
+    >>> [a.tolist() for a in grid_axes([1.0, (0.0, 2.0)], [3, 2], 2)]
+    [[-1.0, 0.0, 1.0], [0.0, 2.0]]
+    """
+    spans = _per_axis(span, n, "span")
+    ress = _per_axis(resolution, n, "resolution")
+    axes = []
+    for i, (s, r) in enumerate(zip(spans, ress, strict=True)):
+        if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 2:
+            raise InputError(
+                f"resolution: axis {i} has {r!r}; every axis needs an integer resolution >= 2 (a 1-point axis "
+                "is no landscape; drop that direction instead)."
+            )
+        if isinstance(s, (tuple, list, np.ndarray)):
+            if len(s) != 2:
+                raise InputError(f"span: axis {i} has {s!r}; expected a number or a (lo, hi) pair.")
+            lo, hi = float(s[0]), float(s[1])
+            if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+                raise InputError(f"span: axis {i} has (lo, hi) = ({lo}, {hi}); expected finite lo < hi.")
+        else:
+            s = float(s)
+            if not math.isfinite(s) or s <= 0:
+                raise InputError(f"span: axis {i} has {s}; expected a finite number > 0 (the half-width).")
+            lo, hi = -s, s
+        ax = np.linspace(lo, hi, int(r))
+        # Snap the grid point that should be the centre to exactly 0.0.
+        pos = -lo / (hi - lo) * (int(r) - 1)
+        k = round(pos)
+        if lo <= 0 <= hi and abs(pos - k) < 1e-9:
+            ax[k] = 0.0
+        axes.append(ax)
+    return tuple(axes)
+
+
+def _data_fingerprint(objective: Objective) -> str:
+    h = hashlib.sha256()
+    h.update(str(objective.num_samples).encode())
+    batches = objective._batches
+    for b in {0: batches[0], len(batches) - 1: batches[-1]}.values():
+        for t in (*b.args, *b.kwargs.values(), b.target):
+            if isinstance(t, torch.Tensor):
+                h.update(str(tuple(t.shape)).encode())
+                h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _fingerprint(objective: Objective, directions: Directions, axes: tuple[np.ndarray, ...]) -> str:
+    h = hashlib.sha256()
+    h.update(objective.theta0.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    h.update(directions.fingerprint().encode())
+    for a in axes:
+        h.update(a.tobytes())
+    h.update(_data_fingerprint(objective).encode())
+    h.update(getattr(objective.loss_fn, "__qualname__", type(objective.loss_fn).__name__).encode())
+    return h.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    from . import __version__
+
+    return {
+        "landform": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
+
+
+def grid_landscape(
+    objective: Objective,
+    directions: Any,
+    *,
+    span: Any = 1.0,
+    resolution: Any = 21,
+    out: str | None = None,
+    chunk_points: int = 256,
+    progress: bool | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> Landscape:
+    """Loss of ``objective`` on a regular grid in the span of ``directions``.
+
+    The point with grid index ``(i, j, ...)`` is ``theta0 + axes[0][i] * d_0 + axes[1][j] * d_1 + ...``
+    and its loss is ``values[i, j, ...]`` of the result.
+
+    Parameters
+    ----------
+    objective : Objective
+    directions : Directions, (n, P) tensor, or list of per-parameter dicts
+        n = 1..5 directions (more are allowed with a warning: the grid has prod(resolution) points).
+    span : float, sequence of float, or sequence of (lo, hi)
+        Half-width of each axis, or its (lo, hi) range (see :func:`grid_axes`).
+    resolution : int or sequence of int
+        Points per axis, >= 2 (odd puts the centre on the grid).
+    out : str, optional
+        Directory of a landscape store. Values are written there chunk by chunk, atomically; calling again
+        with the same arguments after an interruption resumes where it stopped, and a finished store is
+        loaded instead of recomputed. A store of a different run is refused.
+    chunk_points : int
+        Points per stored chunk (the most a kill can lose).
+    progress : bool, optional
+        Show a progress bar (default: when stderr is a terminal).
+    provenance : dict, optional
+        Extra entries for the result's provenance (e.g. the command line).
+
+    Returns
+    -------
+    Landscape
+
+    Examples
+    --------
+    >>> import torch
+    >>> from landform import Objective, random_directions
+    >>> torch.manual_seed(0) and None
+    >>> obj = Objective(torch.nn.Linear(3, 1), (torch.randn(16, 3), torch.randn(16, 1)), torch.nn.functional.mse_loss)
+    >>> ls = grid_landscape(obj, random_directions(obj, 2, seed=0), span=0.5, resolution=(5, 3), progress=False)
+    >>> ls.values.shape
+    (5, 3)
+    >>> bool(abs(ls.values[2, 1] - obj.loss()) < 1e-6)
+    True
+    """
+    d = as_directions(objective, directions)
+    n = d.n
+    axes = grid_axes(span, resolution, n)
+    shape = tuple(len(a) for a in axes)
+    total = int(np.prod(shape))
+    if n > 5:
+        warnings.warn(
+            f"grid_landscape: {n} directions give a grid of {total:,} points (resolution^n); consider scattered "
+            "sampling for n > 5.",
+            stacklevel=2,
+        )
+    for i, r in enumerate(shape):
+        if r % 2 == 0 and axes[i][0] < 0 < axes[i][-1] and not np.any(axes[i] == 0.0):
+            warnings.warn(
+                f"grid_landscape: axis {i} has an even resolution ({r}), so the centre (the model's own "
+                "parameters) is not a grid point; use an odd resolution to include it.",
+                stacklevel=2,
+            )
+            break
+    if int(chunk_points) < 1:
+        raise InputError(f"chunk_points: expected a positive integer, got {chunk_points}.")
+    t_start = time.perf_counter()
+    center = objective.loss()
+    prov = {
+        "num_params": objective.num_params,
+        "num_samples": objective.num_samples,
+        "device": str(objective.device),
+        "dtype": str(objective.dtype).replace("torch.", ""),
+        "seed": d.seed,
+        "versions": _versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **(provenance or {}),
+    }
+    template = Landscape(np.full(shape, np.nan), axes, d.metadata(), center, prov, np.zeros(shape, bool))
+    store = None
+    done: set[int] = set()
+    if out is not None:
+        fp = _fingerprint(objective, d, axes)
+        store = GridStore.open(out, template, fingerprint=fp, chunk_points=int(chunk_points))
+        if store.complete:
+            return load_landscape(out)
+        chunk = store.chunk_points
+        done = store.done_chunks()
+    else:
+        chunk = int(chunk_points)
+    n_chunks = -(-total // chunk)
+    flat = np.full(total, np.nan)
+    if store is not None and done:
+        prev, ev = store._assemble()
+        flat[ev.ravel()] = prev.ravel()[ev.ravel()]
+    todo = [i for i in range(n_chunks) if i not in done]
+    done_points = total - sum(min(total, (i + 1) * chunk) - i * chunk for i in todo)
+    D = d.vectors
+    theta0 = objective.theta0
+    group = max(1, objective.points_per_chunk)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, initial=done_points, unit="pt", desc="landscape", disable=not progress, leave=False)
+    t_eval = time.perf_counter()
+    try:
+        for ci in todo:
+            lo, hi = ci * chunk, min(total, (ci + 1) * chunk)
+            idx = np.unravel_index(np.arange(lo, hi), shape)
+            coords = np.stack([axes[k][idx[k]] for k in range(n)], axis=1)
+            vals = np.empty(hi - lo)
+            for g0 in range(0, hi - lo, group):
+                A = torch.as_tensor(coords[g0 : g0 + group], dtype=objective.dtype, device=objective.device)
+                thetas = theta0[None, :] + A @ D
+                vals[g0 : g0 + A.shape[0]] = objective.loss_batch(thetas).numpy()
+                bar.update(A.shape[0])
+            flat[lo:hi] = vals
+            if store is not None:
+                store.write_chunk(ci, vals)
+    finally:
+        bar.close()
+    values = flat.reshape(shape)
+    prov["timings"] = {
+        "evaluate_s": time.perf_counter() - t_eval,
+        "total_s": time.perf_counter() - t_start,
+        "points_evaluated": sum(min(total, (i + 1) * chunk) - i * chunk for i in todo),
+    }
+    prov["batch_mode"] = objective.resolved_batch_mode
+    ls = Landscape(values, axes, d.metadata(), center, prov)
+    n_bad = ls.n_nonfinite
+    if n_bad:
+        warnings.warn(
+            f"grid_landscape: {n_bad} of {total} points have NaN or inf loss; they are kept as they are "
+            "(Landscape.n_nonfinite). Topological analysis needs a finite landscape: shrink the span.",
+            stacklevel=2,
+        )
+    if store is not None:
+        store.finalize(ls)
+    return ls

@@ -1,0 +1,412 @@
+"""Curvature of the dataset loss: Hessian eigenpairs, trace and spectral density, from HVPs only.
+
+All functions take an :class:`~landform.objective.Objective` and use ``objective.hvp`` (the Hessian of the
+mean loss over the WHOLE dataset); the Hessian is never formed. The Krylov bases live on the objective's
+device in float64.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.linalg import eigh_tridiagonal
+
+from .directions import Directions, _normalize
+from .errors import InputError
+from .objective import Objective
+
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
+
+__all__ = [
+    "Eigenpairs",
+    "TraceEstimate",
+    "SpectralDensity",
+    "hessian_eigenpairs",
+    "hessian_trace",
+    "hessian_density",
+    "hessian_directions",
+    "lanczos",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class Eigenpairs:
+    """Hessian eigenpairs.
+
+    Attributes
+    ----------
+    values : numpy.ndarray, shape (k,)
+        Eigenvalues, ordered as ``which`` asks (largest first for "LA" and "LM", smallest first for "SA").
+    vectors : torch.Tensor, shape (k, P)
+        Unit eigenvectors (flat, over the trainable parameters), in the objective's dtype and device.
+    residuals : numpy.ndarray, shape (k,)
+        Relative residuals ``||H v - lambda v|| / |lambda|``, measured with one extra HVP per pair.
+    n_hvp : int
+        HVPs spent by the solver (the k residual checks excluded; see ``n_hvp_check``).
+    n_hvp_check : int
+    converged : numpy.ndarray of bool, shape (k,)
+    which : str
+    """
+
+    values: np.ndarray
+    vectors: torch.Tensor
+    residuals: np.ndarray
+    n_hvp: int
+    n_hvp_check: int
+    converged: np.ndarray
+    which: str
+
+
+@dataclass(frozen=True)
+class TraceEstimate:
+    """A stochastic trace estimate: ``value`` +- ``stderr`` from ``n_hvp`` HVPs."""
+
+    value: float
+    stderr: float
+    n_hvp: int
+    method: str
+
+
+@dataclass(frozen=True, eq=False)
+class SpectralDensity:
+    """Stochastic Lanczos quadrature of the Hessian spectrum.
+
+    Attributes
+    ----------
+    nodes, weights : numpy.ndarray, shape (n_probes, n_steps)
+        Ritz values and their quadrature weights (each probe's weights sum to 1/n_probes).
+    grid, density : numpy.ndarray
+        A Gaussian-smoothed density on ``grid``; it integrates to 1.
+    sigma : float
+        Smoothing width.
+    n_hvp : int
+    """
+
+    nodes: np.ndarray
+    weights: np.ndarray
+    grid: np.ndarray
+    density: np.ndarray
+    sigma: float
+    n_hvp: int
+
+    def moment(self, p: int) -> float:
+        """Quadrature estimate of the p-th spectral moment ``tr(H^p) / P``."""
+        return float(np.sum(self.weights * self.nodes**p))
+
+
+def _hvp_operator(objective: Objective, mode: str, counter: list[int]) -> Callable[[torch.Tensor], torch.Tensor]:
+    def matvec(v: torch.Tensor) -> torch.Tensor:
+        counter[0] += 1
+        return objective.hvp(v.to(objective.dtype), mode=mode).to(torch.float64)
+
+    return matvec
+
+
+def lanczos(
+    matvec: Callable[[torch.Tensor], torch.Tensor],
+    v0: torch.Tensor,
+    steps: int,
+    *,
+    k: int = 0,
+    which: str = "LA",
+    tol: float = 0.0,
+    check_every: int = 1,
+) -> tuple[np.ndarray, np.ndarray, torch.Tensor, int]:
+    """Lanczos with full reorthogonalisation (twice per step).
+
+    Runs until ``steps`` vectors, an invariant subspace, or (when ``k > 0`` and ``tol > 0``) until the k
+    wanted Ritz pairs have estimated residuals ``|beta_j s_ji| <= tol * |theta_i|``.
+
+    Returns ``(alpha, beta, V, m)``: the tridiagonal coefficients, the basis (m, P) and its size m.
+    """
+    P = v0.numel()
+    steps = min(steps, P)
+    V = torch.zeros(steps, P, dtype=torch.float64, device=v0.device)
+    alpha = np.zeros(steps)
+    beta = np.zeros(steps)
+    q = v0.to(torch.float64)
+    q = q / q.norm()
+    m = 0
+    for j in range(steps):
+        V[j] = q
+        w = matvec(q)
+        a = float(torch.dot(w, q))
+        alpha[j] = a
+        m = j + 1
+        for _ in range(2):
+            w = w - V[:m].T @ (V[:m] @ w)
+        b = float(w.norm())
+        beta[j] = b
+        if b <= 1e-12 * max(1.0, abs(a)):
+            break
+        if k > 0 and tol > 0 and m >= k and (m % check_every == 0):
+            theta, S = eigh_tridiagonal(alpha[:m], beta[: m - 1]) if m > 1 else (alpha[:1], np.ones((1, 1)))
+            idx = _select(theta, k, which)
+            est = np.abs(b * S[-1, idx])
+            if np.all(est <= tol * np.maximum(np.abs(theta[idx]), 1e-30)):
+                break
+        q = w / b
+    return alpha[:m], beta[:m], V[:m], m
+
+
+def _select(theta: np.ndarray, k: int, which: str) -> np.ndarray:
+    if which == "LA":
+        return np.argsort(-theta, kind="stable")[:k]
+    if which == "SA":
+        return np.argsort(theta, kind="stable")[:k]
+    return np.argsort(-np.abs(theta), kind="stable")[:k]
+
+
+def hessian_eigenpairs(
+    objective: Objective,
+    k: int,
+    *,
+    which: str = "LA",
+    tol: float = 1e-5,
+    seed: int = 0,
+    max_hvp: int | None = None,
+    mode: str = "rev",
+) -> Eigenpairs:
+    """Top-k Hessian eigenpairs of the dataset loss by Lanczos with full reorthogonalisation.
+
+    Parameters
+    ----------
+    objective : Objective
+    k : int
+        Number of pairs, 1 <= k < P.
+    which : {"LA", "LM", "SA"}
+        Largest algebraic, largest magnitude (shows negative curvature), or smallest algebraic.
+    tol : float
+        Stop when every wanted pair's estimated relative residual is below ``tol`` (the measured residuals
+        are returned in ``.residuals``). In float32 models residuals bottom out near 1e-6.
+    seed : int
+        Seed of the start vector.
+    max_hvp : int, optional
+        HVP budget (default ``min(P, max(30 k, 60))``); pairs not converged within it are warned about.
+    mode : {"rev", "fwd"}
+        HVP mode (see :meth:`Objective.hvp`).
+
+    Returns
+    -------
+    Eigenpairs
+
+    Examples
+    --------
+    >>> import torch
+    >>> torch.manual_seed(0) and None
+    >>> obj = Objective(torch.nn.Linear(3, 1), (torch.randn(32, 3), torch.randn(32, 1)), torch.nn.functional.mse_loss)
+    >>> ep = hessian_eigenpairs(obj, 2)
+    >>> H = torch.autograd.functional.hessian(lambda t: obj._batch_loss_theta(t, obj._batches[0]), obj.theta0)
+    >>> bool(torch.allclose(torch.tensor(ep.values, dtype=H.dtype), torch.linalg.eigvalsh(H).flip(0)[:2], rtol=1e-4))
+    True
+    """
+    P = objective.num_params
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 or k >= P:
+        raise InputError(f"k: expected an integer with 1 <= k < P={P}, got {k!r}.")
+    if which not in ("LA", "LM", "SA"):
+        raise InputError(f"which: expected 'LA', 'LM' or 'SA', got {which!r}.")
+    if not (tol > 0):
+        raise InputError(f"tol: expected a positive number, got {tol}.")
+    budget = min(P, max(30 * k, 60)) if max_hvp is None else int(max_hvp)
+    if budget < k:
+        raise InputError(f"max_hvp: expected at least k={k}, got {max_hvp}.")
+    counter = [0]
+    matvec = _hvp_operator(objective, mode, counter)
+    gen = torch.Generator().manual_seed(int(seed))
+    v0 = torch.randn(P, generator=gen, dtype=torch.float64).to(objective.device)
+    alpha, beta, V, m = lanczos(matvec, v0, budget, k=k, which=which, tol=tol * 0.5)
+    n_hvp = counter[0]
+    theta, S = eigh_tridiagonal(alpha, beta[: m - 1]) if m > 1 else (alpha, np.ones((1, 1)))
+    idx = _select(theta, min(k, m), which)
+    vals = theta[idx]
+    vecs = (torch.as_tensor(S[:, idx].T.copy(), device=V.device) @ V).contiguous()
+    vecs = vecs / vecs.norm(dim=1, keepdim=True)
+    # deterministic signs: largest-magnitude entry positive
+    pivot = vecs.abs().argmax(dim=1)
+    signs = torch.sign(vecs[torch.arange(vecs.shape[0]), pivot])
+    vecs = vecs * signs[:, None]
+    res = np.empty(len(idx))
+    for i in range(len(idx)):
+        hv = matvec(vecs[i])
+        res[i] = float((hv - vals[i] * vecs[i]).norm()) / max(abs(vals[i]), 1e-30)
+    n_check = counter[0] - n_hvp
+    converged = res <= max(tol, 10 * _dtype_floor(objective.dtype))
+    if len(idx) < k or not converged.all():
+        warnings.warn(
+            f"hessian_eigenpairs: {int((~converged).sum()) + k - len(idx)} of {k} pairs did not reach tol={tol} "
+            f"within {n_hvp} HVPs (residuals {np.array2string(res, precision=2)}); raise max_hvp or tol.",
+            stacklevel=2,
+        )
+    return Eigenpairs(
+        values=vals.copy(),
+        vectors=vecs.to(objective.dtype),
+        residuals=res,
+        n_hvp=n_hvp,
+        n_hvp_check=n_check,
+        converged=converged,
+        which=which,
+    )
+
+
+def _dtype_floor(dtype: torch.dtype) -> float:
+    return float(torch.finfo(dtype).eps) * 10
+
+
+def _check_budget(name: str, value: int, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise InputError(f"{name}: expected an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def _rademacher(gen: torch.Generator, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    return (torch.randint(0, 2, shape, generator=gen, dtype=torch.int64) * 2 - 1).to(torch.float64).to(device)
+
+
+def hessian_trace(
+    objective: Objective, *, method: str = "hutch++", n_hvp: int = 99, seed: int = 0, mode: str = "rev"
+) -> TraceEstimate:
+    """Stochastic estimate of ``tr(H)`` with a standard error.
+
+    ``"hutchinson"``: the mean of ``z^T H z`` over ``n_hvp`` Rademacher probes; stderr = sample std /
+    sqrt(n). ``"hutch++"`` (Meyer et al. 2021): a third of the budget sketches ``H S``, a third takes the
+    exact trace on its range ``Q``, a third runs Hutchinson on the deflated ``(I - QQ^T) H (I - QQ^T)``;
+    the standard error is that last part's. Hutch++ wins when the spectrum has a few large eigenvalues
+    (the usual case for trained networks); see ``benchmarks/hessian.py``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> torch.manual_seed(0) and None
+    >>> obj = Objective(torch.nn.Linear(3, 1), (torch.randn(32, 3), torch.randn(32, 1)), torch.nn.functional.mse_loss)
+    >>> est = hessian_trace(obj, method="hutch++", n_hvp=12)   # P = 4: exact once Q spans everything
+    >>> H = torch.autograd.functional.hessian(lambda t: obj._batch_loss_theta(t, obj._batches[0]), obj.theta0)
+    >>> abs(est.value - float(H.trace())) < 1e-4
+    True
+    """
+    if method not in ("hutchinson", "hutch++"):
+        raise InputError(f"method: expected 'hutchinson' or 'hutch++', got {method!r}.")
+    n_hvp = _check_budget("n_hvp", n_hvp, 2 if method == "hutchinson" else 3)
+    counter = [0]
+    matvec = _hvp_operator(objective, mode, counter)
+    gen = torch.Generator().manual_seed(int(seed))
+    P = objective.num_params
+    dev = objective.device
+    if method == "hutchinson":
+        samples = []
+        for _ in range(n_hvp):
+            z = _rademacher(gen, (P,), dev)
+            samples.append(float(torch.dot(z, matvec(z))))
+        s = np.asarray(samples)
+        return TraceEstimate(float(s.mean()), float(s.std(ddof=1) / math.sqrt(s.size)), counter[0], method)
+    r = n_hvp // 3
+    g = n_hvp - 2 * r
+    S = _rademacher(gen, (r, P), dev)
+    HS = torch.stack([matvec(s) for s in S])
+    Q, _ = torch.linalg.qr(HS.T)  # (P, r)
+    Q = Q.T.contiguous()
+    exact = sum(float(torch.dot(q, matvec(q))) for q in Q)
+    samples = []
+    for _ in range(g):
+        z = _rademacher(gen, (P,), dev)
+        z = z - Q.T @ (Q @ z)
+        samples.append(float(torch.dot(z, matvec(z))))
+    s = np.asarray(samples)
+    stderr = float(s.std(ddof=1) / math.sqrt(s.size)) if s.size > 1 else float("inf")
+    return TraceEstimate(exact + float(s.mean()), stderr, counter[0], method)
+
+
+def hessian_density(
+    objective: Objective,
+    *,
+    n_probes: int = 4,
+    n_steps: int = 60,
+    seed: int = 0,
+    sigma: float | None = None,
+    n_grid: int = 1000,
+    mode: str = "rev",
+) -> SpectralDensity:
+    """Spectral density of the Hessian by stochastic Lanczos quadrature.
+
+    Each of ``n_probes`` Rademacher probes (normalised) runs ``n_steps`` Lanczos steps; the Ritz values are
+    quadrature nodes and the squared first components of the Ritz vectors their weights. The smoothed
+    density uses a Gaussian of width ``sigma`` (default 1% of the node range) and integrates to 1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> torch.manual_seed(0) and None
+    >>> obj = Objective(torch.nn.Linear(3, 1), (torch.randn(32, 3), torch.randn(32, 1)), torch.nn.functional.mse_loss)
+    >>> dens = hessian_density(obj, n_probes=2, n_steps=4)
+    >>> round(float(_trapezoid(dens.density, dens.grid)), 6)
+    1.0
+    """
+    n_probes = _check_budget("n_probes", n_probes)
+    n_steps = _check_budget("n_steps", n_steps)
+    counter = [0]
+    matvec = _hvp_operator(objective, mode, counter)
+    gen = torch.Generator().manual_seed(int(seed))
+    P = objective.num_params
+    steps = min(n_steps, P)
+    nodes = np.zeros((n_probes, steps))
+    weights = np.zeros((n_probes, steps))
+    for i in range(n_probes):
+        z = _rademacher(gen, (P,), objective.device)
+        alpha, beta, _, m = lanczos(matvec, z, steps)
+        theta, S = eigh_tridiagonal(alpha, beta[: m - 1]) if m > 1 else (alpha, np.ones((1, 1)))
+        nodes[i, :m] = theta
+        weights[i, :m] = S[0, :] ** 2 / n_probes
+    lo, hi = float(nodes[weights > 0].min()), float(nodes[weights > 0].max())
+    if sigma is None:
+        sigma = max(0.01 * (hi - lo), 1e-12 * max(1.0, abs(hi)))
+    if not (sigma > 0):
+        raise InputError(f"sigma: expected a positive number, got {sigma}.")
+    grid = np.linspace(lo - 5 * sigma, hi + 5 * sigma, int(n_grid))
+    dens = np.zeros_like(grid)
+    for t, w in zip(nodes.ravel(), weights.ravel(), strict=True):
+        if w > 0:
+            dens += w * np.exp(-0.5 * ((grid - t) / sigma) ** 2)
+    dens /= sigma * math.sqrt(2 * math.pi)
+    dens /= _trapezoid(dens, grid)
+    return SpectralDensity(nodes, weights, grid, dens, float(sigma), counter[0])
+
+
+def hessian_directions(
+    objective: Objective,
+    n: int,
+    *,
+    which: str = "LA",
+    tol: float = 1e-5,
+    seed: int = 0,
+    normalization: str | None = None,
+    max_hvp: int | None = None,
+    mode: str = "rev",
+) -> Directions:
+    """Directions along the top-n Hessian eigenvectors, for :func:`landform.grid_landscape`.
+
+    The directions are the unit, orthogonal eigenvectors, so an axis coordinate is a distance in parameter
+    space; their eigenvalues, residuals and HVP count are in the metadata. ``normalization="layer"``
+    reproduces the reference package's per-tensor rescaling (which tilts the subspace) for comparisons only.
+    """
+    if normalization not in (None, "layer", "filter"):
+        raise InputError(f"normalization: expected None, 'layer' or 'filter', got {normalization!r}.")
+    ep = hessian_eigenpairs(objective, n, which=which, tol=tol, seed=seed, max_hvp=max_hvp, mode=mode)
+    vecs = ep.vectors
+    if normalization is not None:
+        vecs = torch.stack([_normalize(objective, v.double(), normalization) for v in vecs]).to(objective.dtype)
+    return Directions(
+        vecs,
+        kind="hessian",
+        normalization=normalization,
+        seed=int(seed),
+        eigenvalues=ep.values,
+        extra={
+            "which": which,
+            "residuals": [float(r) for r in ep.residuals],
+            "n_hvp": ep.n_hvp,
+        },
+    )

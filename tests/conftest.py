@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+
+class TinyCNN(nn.Module):
+    """Conv + BatchNorm + Linear: exercises eval-mode BatchNorm and several parameter tensors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, 3, padding=1)
+        self.bn = nn.BatchNorm2d(3)
+        self.fc = nn.Linear(3 * 4 * 4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.bn(self.conv(x))).flatten(1))
+
+
+def make_mlp(seed: int = 0, d_in: int = 4, hidden: int = 5, d_out: int = 3) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.Tanh(), nn.Linear(hidden, d_out))
+
+
+def make_cnn(seed: int = 0) -> TinyCNN:
+    torch.manual_seed(seed)
+    m = TinyCNN()
+    # non-trivial running statistics so that eval vs train mode differ
+    with torch.no_grad():
+        m.bn.running_mean.uniform_(-0.5, 0.5)
+        m.bn.running_var.uniform_(0.5, 2.0)
+    return m
+
+
+@pytest.fixture
+def mlp_problem():
+    model = make_mlp()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(40, 4, generator=g)
+    y = torch.randint(0, 3, (40,), generator=g)
+    return model, (x, y), nn.functional.cross_entropy
+
+
+@pytest.fixture
+def cnn_problem():
+    model = make_cnn()
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(30, 1, 4, 4, generator=g)
+    y = torch.randint(0, 4, (30,), generator=g)
+    return model, (x, y), nn.functional.cross_entropy
+
+
+def perturbed_loss(model: nn.Module, data, loss_fn, coeffs, directions) -> float:
+    """Reference: a deep copy of the model with its parameters moved by hand, evaluated in eval mode."""
+    import copy
+
+    m = copy.deepcopy(model).eval()
+    params = [p for p in m.parameters() if p.requires_grad]
+    with torch.no_grad():
+        offset = 0
+        for p in params:
+            n = p.numel()
+            delta = sum(float(c) * d[offset : offset + n] for c, d in zip(coeffs, directions, strict=True))
+            p.add_(torch.as_tensor(delta).view_as(p).to(p.dtype))
+            offset += n
+        x, y = data
+        return float(loss_fn(m(x), y))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

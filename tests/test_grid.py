@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import perturbed_loss
+
+from landform import InputError, Objective, grid_axes, grid_landscape, random_directions
+
+
+@pytest.mark.parametrize("resolution, span", [((7,), 0.5), ((5, 3), (0.5, 1.0)), ((3, 4, 5), ((-0.2, 0.4), 0.3, 1.0))])
+def test_grid_values_equal_hand_perturbed_model(cnn_problem, resolution, span):
+    model, data, loss_fn = cnn_problem
+    obj = Objective(model, data, loss_fn)
+    n = len(resolution)
+    d = random_directions(obj, n, seed=3)
+    ls = grid_landscape(obj, d, span=span, resolution=resolution, progress=False)
+    assert ls.values.shape == tuple(resolution)
+    rng = np.random.default_rng(0)
+    # every point of small grids, a sample of larger ones; non-square grids catch any transposition
+    idxs = list(np.ndindex(*resolution))
+    for idx in [idxs[i] for i in rng.choice(len(idxs), size=min(len(idxs), 12), replace=False)]:
+        coeffs = [ls.axes[k][idx[k]] for k in range(n)]
+        ref = perturbed_loss(model, data, loss_fn, coeffs, d.vectors)
+        assert ls.values[idx] == pytest.approx(ref, rel=2e-5, abs=1e-6), idx
+
+
+def test_centre_is_exact_and_axes_are_real_displacements(cnn_problem):
+    model, data, loss_fn = cnn_problem
+    obj = Objective(model, data, loss_fn)
+    d = random_directions(obj, 2, seed=0)
+    ls = grid_landscape(obj, d, span=(1.0, 0.3), resolution=(5, 7), progress=False)
+    assert ls.axes[0][2] == 0.0 and ls.axes[1][3] == 0.0
+    assert ls.values[2, 3] == ls.center_value == obj.loss()
+    # the last grid point is exactly the span (no (steps//2)/(steps/2) shortfall)
+    assert ls.axes[0][-1] == 1.0 and ls.axes[0][0] == -1.0 and ls.axes[1][-1] == pytest.approx(0.3)
+    # unit directions: the coordinate is the Euclidean distance moved in parameter space
+    theta = obj.theta0 + ls.axes[0][-1] * d.vectors[0] + ls.axes[1][0] * d.vectors[1]
+    dist = float((theta - obj.theta0).double().norm())
+    assert dist == pytest.approx(np.hypot(1.0, 0.3), rel=1e-5)
+
+
+def test_axis_orientation_in_non_square_grid(mlp_problem):
+    """values[i, j] belongs to (axes[0][i], axes[1][j]): a direction with no effect leaves rows constant."""
+    model, data, loss_fn = mlp_problem
+    obj = Objective(model, data, loss_fn)
+    d = random_directions(obj, 2, seed=0).vectors.clone()
+    # second direction only touches the last bias; zero it out of the loss by using a bias-free path
+    d[1].zero_()
+    d[1][-1] = 1.0  # moves one logit bias: changes loss, but along axis 1 only
+    ls = grid_landscape(obj, d, span=(0.5, 2.0), resolution=(3, 5), progress=False)
+    assert np.ptp(ls.values[1, :]) > 1e-3  # varies along axis 1
+    ref = perturbed_loss(model, data, loss_fn, [0.0, 2.0], d)
+    assert ls.values[1, 4] == pytest.approx(ref, rel=1e-5)
+
+
+def test_grid_axes_snaps_centre_and_handles_ranges():
+    ax = grid_axes([(-0.3, 0.9), 1.0], [5, 4], 2)
+    assert ax[0][1] == 0.0 and len(ax[1]) == 4
+    assert ax[0][0] == -0.3 and ax[0][-1] == 0.9 and not np.any(ax[1] == 0.0)
+
+
+def test_even_resolution_warns_centre_missing(mlp_problem):
+    obj = Objective(*mlp_problem)
+    with pytest.warns(UserWarning, match="even resolution"):
+        grid_landscape(obj, random_directions(obj, 1), span=1.0, resolution=4, progress=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"span": 0.0}, "span"),
+        ({"span": -1.0}, "span"),
+        ({"span": [(1.0, -1.0), 1.0]}, "lo < hi"),
+        ({"resolution": 1}, "resolution >= 2"),
+        ({"resolution": [5, 5, 5]}, "one entry per direction"),
+        ({"span": float("nan")}, "finite"),
+    ],
+)
+def test_bad_grid_arguments(mlp_problem, kwargs, match):
+    obj = Objective(*mlp_problem)
+    args = {"span": 1.0, "resolution": 5, **kwargs}
+    with pytest.raises(InputError, match=match):
+        grid_landscape(obj, random_directions(obj, 2), progress=False, **args)
+
+
+def test_bad_directions(mlp_problem):
+    obj = Objective(*mlp_problem)
+    P = obj.num_params
+    with pytest.raises(InputError, match=r"\(n, P\)"):
+        grid_landscape(obj, torch.randn(2, P + 1), progress=False)
+    with pytest.raises(InputError, match="all zeros"):
+        grid_landscape(obj, torch.zeros(2, P), progress=False)
+    with pytest.raises(InputError, match="NaN"):
+        grid_landscape(obj, torch.full((1, P), float("nan")), progress=False)
+    with pytest.raises(InputError, match="missing"):
+        grid_landscape(obj, [{"0.weight": torch.zeros(5, 4)}], progress=False)
+
+
+def test_per_parameter_dict_directions(mlp_problem):
+    model, data, loss_fn = mlp_problem
+    obj = Objective(model, data, loss_fn)
+    d = random_directions(obj, 2, seed=4)
+    dicts = [obj.layout.unflatten(v) for v in d.vectors]
+    a = grid_landscape(obj, d, span=0.5, resolution=3, progress=False)
+    b = grid_landscape(obj, dicts, span=0.5, resolution=3, progress=False)
+    np.testing.assert_array_equal(a.values, b.values)
+
+
+def test_nonfinite_losses_are_kept_and_flagged(mlp_problem):
+    model, data, _ = mlp_problem
+
+    def loss_fn(out, y):
+        # explodes to inf far from the centre
+        return torch.where(out.abs().max() > 3.0, torch.tensor(float("inf")), out.pow(2).mean())
+
+    obj = Objective(model, data, loss_fn)
+    with pytest.warns(UserWarning, match="NaN or inf"):
+        ls = grid_landscape(obj, random_directions(obj, 1, seed=0), span=50.0, resolution=9, progress=False)
+    assert ls.n_nonfinite > 0
+    assert np.isinf(ls.values).sum() == ls.n_nonfinite
+    assert np.isfinite(ls.values[4])
+    with pytest.raises(Exception, match="not finite"):
+        ls.smad()
