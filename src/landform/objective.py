@@ -108,6 +108,16 @@ def _iter_batches(data: Any, batch_size: int | None) -> Iterator[Any]:
     yield from data
 
 
+def _math_attention() -> contextlib.AbstractContextManager:
+    """Scaled dot-product attention through its math backend: the fused CPU/GPU kernels have no double
+    backward, the math backend is plain differentiable ops, so HVPs of attention models work."""
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+    except ImportError:  # pragma: no cover - torch < 2.3
+        return contextlib.nullcontext()
+    return sdpa_kernel([SDPBackend.MATH])
+
+
 @contextlib.contextmanager
 def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
     flags = [(m, m.training) for m in model.modules()]
@@ -376,7 +386,7 @@ class Objective:
         if mode not in ("rev", "fwd"):
             raise InputError(f"mode: expected 'rev' or 'fwd', got {mode!r}.")
         out = torch.zeros_like(theta)
-        with _eval_mode(self.model):
+        with _eval_mode(self.model), _math_attention():
             for batch, w in zip(self._batches, self._weights, strict=True):
                 if mode == "fwd":
                     try:
@@ -390,7 +400,16 @@ class Objective:
                         mode = "rev"
                         hv = self._hvp_rev(theta, v, batch)
                 else:
-                    hv = self._hvp_rev(theta, v, batch)
+                    try:
+                        hv = self._hvp_rev(theta, v, batch)
+                    except RuntimeError as exc:
+                        if "not implemented" in str(exc) or "does not require grad" in str(exc):
+                            raise InputError(
+                                "hvp: an operation of the model or loss has no second derivative in this torch "
+                                f"({str(exc)[:160]}). Replace it with a twice-differentiable equivalent (for "
+                                "Hugging Face transformers load the model with attn_implementation='eager')."
+                            ) from exc
+                        raise
                 out += hv * w
         if not torch.isfinite(out).all():
             bad = int((~torch.isfinite(out)).sum())
