@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 bad input or a refused store (a LandformError, message 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import time
@@ -69,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--seed", type=int, default=0, help="seed of directions and probes (default 0)")
     a.add_argument("--out", default=None, help="run folder (default landform-runs/<recipe>-<dims>d-<directions>)")
     a.add_argument("--trace-hvp", type=int, default=30, help="HVP budget of the Hutch++ trace (0 to skip; default 30)")
+    a.add_argument(
+        "--density-probes",
+        type=int,
+        default=2,
+        help="probes of the spectral density (40 Lanczos steps each; 0 to skip)",
+    )
     a.add_argument("--no-report", action="store_true", help="skip figures and report.html")
     a.add_argument("--quiet", action="store_true", help="no progress bars")
     r = sub.add_parser("report", help="(re)build figures and report.html of a run folder")
@@ -118,8 +125,6 @@ def _load_directions(objective, spec: str, dims: int, seed: int, run_dir: Path, 
         "eigenvalues": None if d.eigenvalues is None else [float(x) for x in d.eigenvalues],
         "extra": d.extra,
     }
-    import io
-
     from .store import atomic_write_bytes
 
     buf = io.BytesIO()
@@ -202,6 +207,18 @@ def analyze(args: argparse.Namespace) -> int:
         tr = hessian_trace(objective, method="hutch++", n_hvp=max(3, args.trace_hvp), seed=args.seed)
         summary["hessian"] = {"trace": tr.value, "trace_stderr": tr.stderr, "trace_n_hvp": tr.n_hvp}
         timings["trace_s"] = time.perf_counter() - t
+    if args.density_probes:
+        from .hessian import hessian_density
+
+        t = time.perf_counter()
+        dens = hessian_density(objective, n_probes=args.density_probes, n_steps=40, seed=args.seed)
+        from .store import atomic_write_bytes
+
+        buf = io.BytesIO()
+        np.savez(buf, grid=dens.grid, density=dens.density, nodes=dens.nodes, weights=dens.weights)
+        atomic_write_bytes(run_dir / "density.npz", buf.getvalue())
+        summary.setdefault("hessian", {})["density_n_hvp"] = dens.n_hvp
+        timings["density_s"] = time.perf_counter() - t
     if d.eigenvalues is not None:
         summary.setdefault("hessian", {})["top_eigenvalues"] = [float(x) for x in d.eigenvalues]
     timings["total_s"] = time.perf_counter() - t0
@@ -216,6 +233,7 @@ def analyze(args: argparse.Namespace) -> int:
             t = time.perf_counter()
             path = build_report(run_dir)
             timings["report_s"] = time.perf_counter() - t
+            summary["report"] = str(path)
             log(f"report: {path}")
     print(format_summary(summary, run_dir))
     return EXIT_OK
@@ -249,6 +267,8 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
     if "trace" in h:
         lines.append(f"  Hessian trace   {h['trace']:.6g} +- {h['trace_stderr']:.2g} ({h['trace_n_hvp']} HVPs)")
     lines.append(f"  time            {summary['timings']['total_s']:.1f} s")
+    if summary.get("report"):
+        lines.append(f"  report          {summary['report']}")
     return "\n".join(lines)
 
 

@@ -1,0 +1,348 @@
+"""A self-contained HTML report built from a run folder's saved results (no torch needed).
+
+``build_report(run_dir)`` reads ``summary.json``, the landscape store and the optional ``density.npz``,
+writes the static figures to ``run_dir/figures/*.png`` and one ``report.html`` that opens from disk with
+no network: the PNGs are embedded as data URIs and plotly.js is embedded once for the interactive views.
+An interrupted run (incomplete landscape, no summary) still gets a report that says which points are
+missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..landscape import Landscape
+from ..store import atomic_write_bytes, load_landscape
+
+__all__ = ["build_report"]
+
+_CSS = """
+body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 0 auto; max-width: 1180px;
+       padding: 1.2em 1.6em 3em; color: #1d1d1f; background: #fbfbfd; }
+h1 { font-size: 1.6em; margin-bottom: 0.1em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+.sub { color: #666; margin-top: 0; }
+table { border-collapse: collapse; margin: 0.6em 0; } td, th { padding: 0.25em 0.9em; text-align: left;
+  border-bottom: 1px solid #eee; font-variant-numeric: tabular-nums; } th { color: #555; font-weight: 600; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 1em; }
+figure { margin: 0; background: white; border: 1px solid #e5e5e5; border-radius: 6px; padding: 0.5em; }
+figure img { width: 100%; height: auto; display: block; }
+figcaption { color: #555; font-size: 0.9em; padding: 0.3em 0.2em 0; }
+.warn { background: #fff4e5; border: 1px solid #f0b35e; padding: 0.8em 1em; border-radius: 6px; }
+.plot { width: 100%; height: 480px; }
+pre { background: #f3f3f5; padding: 0.7em; overflow-x: auto; font-size: 0.85em; }
+"""
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _fmt(x: Any, spec: str = ".6g") -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, float):
+        return format(x, spec)
+    return html.escape(str(x))
+
+
+def _figures(ls: Landscape, summary: dict[str, Any], run_dir: Path) -> list[tuple[str, str, str]]:
+    """(id, caption, base64 png) of every static figure that the saved results allow."""
+    from matplotlib.figure import Figure
+
+    from .. import plot as P
+    from ..topology import landscape_profile, merge_tree, pairs_from_tree, simplify
+
+    out: list[tuple[str, str, str]] = []
+    figdir = run_dir / "figures"
+    figdir.mkdir(exist_ok=True)
+
+    def add(fid: str, caption: str, draw, projection: str | None = None, size=(6.0, 4.4)) -> None:
+        fig = Figure(figsize=size, layout="constrained")
+        ax = fig.add_subplot(projection=projection)
+        draw(ax)
+        data = _png(fig)
+        atomic_write_bytes(figdir / f"{fid}.png", base64.b64decode(data))
+        out.append((fid, caption, data))
+
+    finite = ls.complete and ls.n_nonfinite == 0
+    if ls.ndim == 1 and finite:
+        add("curve", "Loss along the direction; the cross marks θ₀.", lambda ax: P.plot_curve(ls, ax))
+    if ls.ndim == 2:
+        if finite:
+            add(
+                "contour",
+                "Loss contours; axis 0 along x, axis 1 along y, minima marked.",
+                lambda ax: P.plot_contour(ls, ax),
+            )
+            if np.nanmin(ls.values) > 0:
+                add("contour_log", "The same on a log colour scale.", lambda ax: P.plot_contour(ls, ax, log=True))
+            add("surface", "The loss surface.", lambda ax: P.plot_surface(ls, ax), projection="3d", size=(6.0, 5.0))
+    if finite:
+        tree = merge_tree(ls.values)
+        pairs = pairs_from_tree(tree)
+        shown = tree
+        note = ""
+        if tree.nodes.size > 200:
+            fin = pairs[np.isfinite(pairs[:, 1])]
+            pers = np.sort(fin[:, 1] - fin[:, 0])[::-1]
+            thr = float(pers[min(len(pers) - 1, 60)]) if len(pers) else 0.0
+            shown = simplify(tree, np.nextafter(thr, np.inf))
+            note = f" (simplified: pairs with persistence ≤ {thr:.3g} cancelled, {shown.n_minima} of {tree.n_minima} minima shown)"
+        add("merge_tree", "Merge tree of the sublevel sets" + note + ".", lambda ax: P.plot_merge_tree(shown, ax))
+        add(
+            "barcode",
+            "0-dimensional persistence barcode; the essential bar is drawn to max f.",
+            lambda ax: P.plot_barcode(pairs, ax, max_value=float(ls.values.max())),
+        )
+        add("diagram", "Persistence diagram.", lambda ax: P.plot_diagram(pairs, ax), size=(5.0, 4.6))
+        prof = landscape_profile(shown)
+        add(
+            "profile",
+            f"Topological landscape profile of the {ls.ndim}-D landscape{note}.",
+            lambda ax: P.plot_profile(prof, ax),
+        )
+    h = summary.get("hessian") or {}
+    if h.get("top_eigenvalues"):
+        add(
+            "eigenvalues",
+            "Top Hessian eigenvalues (Lanczos).",
+            lambda ax: P.plot_eigenvalues(h["top_eigenvalues"], ax),
+            size=(5.0, 3.8),
+        )
+    dens_file = run_dir / "density.npz"
+    if dens_file.exists():
+        z = np.load(dens_file)
+        add(
+            "density",
+            "Hessian spectral density by stochastic Lanczos quadrature.",
+            lambda ax: P.plot_density({"grid": z["grid"], "density": z["density"]}, ax),
+            size=(5.4, 3.8),
+        )
+    return out
+
+
+def _interactive(ls: Landscape) -> list[tuple[str, str, Any]]:
+    """(id, caption, plotly figure) of the interactive views."""
+    import plotly.graph_objects as go
+
+    from ..topology import landscape_profile, merge_tree, simplify
+
+    views = []
+    if not (ls.complete and ls.n_nonfinite == 0):
+        return views
+    if ls.ndim == 2:
+        x, y, z = ls.axes[0], ls.axes[1], ls.values.T  # plotly: z[row=j][col=i] at (x[i], y[j])
+        surf = go.Figure(go.Surface(x=x, y=y, z=z, colorscale="Viridis", colorbar={"title": "loss"}))
+        surf.update_layout(
+            scene={"xaxis_title": "direction 1", "yaxis_title": "direction 2", "zaxis_title": "loss"},
+            margin={"l": 0, "r": 0, "t": 30, "b": 0},
+            title="surface (drag to rotate)",
+        )
+        views.append(("surface3d", "Rotatable surface.", surf))
+        cont = go.Figure(
+            go.Contour(
+                x=x,
+                y=y,
+                z=z,
+                colorscale="Viridis",
+                colorbar={"title": "loss"},
+                hovertemplate="d1=%{x:.4g}<br>d2=%{y:.4g}<br>loss=%{z:.6g}<extra></extra>",
+            )
+        )
+        cont.update_layout(
+            xaxis_title="direction 1", yaxis_title="direction 2", margin={"t": 30}, title="contour (hover for values)"
+        )
+        views.append(("contour_interactive", "Hoverable contour.", cont))
+    tree = merge_tree(ls.values)
+    if tree.nodes.size > 200:
+        pairs_p = np.sort(
+            np.diff(
+                np.stack(
+                    [
+                        ls.values.ravel()[tree.minima],
+                        np.where(tree.death >= 0, ls.values.ravel()[np.maximum(tree.death, 0)], np.inf),
+                    ],
+                    1,
+                ),
+                axis=1,
+            ).ravel()
+        )[::-1]
+        fin = pairs_p[np.isfinite(pairs_p)]
+        tree = simplify(tree, np.nextafter(float(fin[min(len(fin) - 1, 60)]), np.inf)) if len(fin) else tree
+    prof = landscape_profile(tree)
+    fig = go.Figure()
+    lo, hi = prof.y_min, prof.y_max
+    import matplotlib
+
+    cmap = matplotlib.colormaps["viridis"]
+    for p in prof.polygons:
+        r, g, b, _ = cmap((p.y_low - lo) / (hi - lo) if hi > lo else 0.0)
+        fig.add_trace(
+            go.Scatter(
+                x=p.x,
+                y=p.y,
+                fill="toself",
+                mode="lines",
+                line={"color": "black", "width": 0.5},
+                fillcolor=f"rgba({int(255 * r)},{int(255 * g)},{int(255 * b)},0.9)",
+                name=f"{p.kind} {p.node}",
+                hovertemplate=f"{p.kind} at loss {p.y_low:.6g}<br>{p.size} points<br>up to {p.y_high:.6g}<extra></extra>",
+                showlegend=False,
+            )
+        )
+    fig.update_layout(
+        xaxis_title="points below the level",
+        yaxis_title="loss",
+        title=f"landscape profile ({ls.ndim}-D)",
+        margin={"t": 30},
+    )
+    views.append(("profile_interactive", "Hoverable landscape profile.", fig))
+    return views
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    return "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+
+
+def build_report(run_dir: str | Path) -> Path:
+    """Write ``run_dir/report.html`` (and ``run_dir/figures/``) from the run's saved results.
+
+    Parameters
+    ----------
+    run_dir : path
+        A folder written by ``landform analyze`` (or any folder holding a landscape store in
+        ``landscape/`` and optionally ``summary.json``).
+
+    Returns
+    -------
+    Path of the report.
+    """
+    import plotly
+    from plotly.offline import get_plotlyjs
+
+    from ..errors import StoreError
+
+    run_dir = Path(run_dir)
+    store = run_dir / "landscape"
+    if not (store / "landscape.json").exists():
+        raise StoreError(f"{run_dir}: no landscape store in {store}; is this a landform run folder?")
+    ls = load_landscape(store)
+    summary: dict[str, Any] = {}
+    if (run_dir / "summary.json").exists():
+        summary = json.loads((run_dir / "summary.json").read_text())
+    t0 = time.perf_counter()
+    figs = _figures(ls, summary, run_dir)
+    views = _interactive(ls)
+    topo = summary.get("topology") or {}
+    h = summary.get("hessian") or {}
+    dirs = ls.directions
+    ev = dirs.get("eigenvalues")
+    trace = f"{h['trace']:.6g} ± {h['trace_stderr']:.2g} ({h['trace_n_hvp']} HVPs, Hutch++)" if "trace" in h else "n/a"
+    rows = [
+        ("SMAD", _fmt(topo.get("smad"))),
+        ("persistence range", _fmt(topo.get("persistence_range"))),
+        ("minima / saddles", f"{_fmt(topo.get('n_minima'))} / {_fmt(topo.get('n_saddles'))}"),
+        ("λ (top eigenvalues)", ", ".join(f"{x:.6g}" for x in ev) if ev else "n/a"),
+        ("Hessian trace", trace),
+        ("loss at the centre θ₀", _fmt(ls.center_value)),
+        (
+            "loss range on the grid",
+            f"[{_fmt(float(np.nanmin(ls.values)))}, {_fmt(float(np.nanmax(ls.values)))}]"
+            if np.isfinite(ls.values).any()
+            else "n/a",
+        ),
+        (
+            "grid",
+            " × ".join(map(str, ls.shape))
+            + " = "
+            + f"{int(np.prod(ls.shape)):,} points; axes "
+            + "; ".join(f"[{a[0]:.4g}, {a[-1]:.4g}]" for a in ls.axes),
+        ),
+        (
+            "directions",
+            f"{html.escape(str(dirs.get('kind')))}, normalization {html.escape(str(dirs.get('normalization')))}, seed {html.escape(str(dirs.get('seed')))}",
+        ),
+    ]
+    rec = summary.get("recipe") or {}
+    if "test_accuracy" in rec:
+        rows.insert(
+            0,
+            (
+                "model",
+                f"{html.escape(str(rec.get('name')))}: train accuracy {rec['train_accuracy']:.3f}, test accuracy {rec['test_accuracy']:.3f}",
+            ),
+        )
+    warn = ""
+    if not ls.complete:
+        missing = np.argwhere(~ls.evaluated)
+        first = ", ".join(str(tuple(int(i) for i in m)) for m in missing[:10])
+        warn = (
+            f"<p class='warn' id='incomplete'><b>This run is incomplete:</b> {ls.n_missing:,} of {ls.values.size:,} grid points "
+            f"are missing (first: {first}{', …' if len(missing) > 10 else ''}). Topology needs every point; run the same "
+            "command again to resume.</p>"
+        )
+    elif ls.n_nonfinite:
+        warn = f"<p class='warn' id='nonfinite'><b>{ls.n_nonfinite} points have NaN or inf loss</b> (kept as they are); topology was skipped. Shrink the span.</p>"
+    prov = ls.provenance
+    prov_rows = [
+        ("command", f"<code>{html.escape(str(prov.get('command', 'n/a')))}</code>"),
+        ("recipe", html.escape(str(prov.get("recipe", "n/a")))),
+        (
+            "parameters / samples",
+            f"{prov.get('num_params', 'n/a'):,} / {prov.get('num_samples', 'n/a'):,}"
+            if isinstance(prov.get("num_params"), int)
+            else "n/a",
+        ),
+        ("device / dtype / path", f"{prov.get('device')} / {prov.get('dtype')} / {prov.get('batch_mode')}"),
+        ("versions", html.escape(", ".join(f"{k} {v}" for k, v in (prov.get("versions") or {}).items()))),
+        ("created", html.escape(str(prov.get("created", "n/a")))),
+        ("timings (s)", html.escape(", ".join(f"{k} {v:.2f}" for k, v in (summary.get("timings") or {}).items()))),
+        ("report built with", f"plotly {plotly.__version__}, in {time.perf_counter() - t0:.1f} s"),
+    ]
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>landform report: {html.escape(run_dir.name)}</title><style>{_CSS}</style>",
+        f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
+        f"<h1>landform report</h1><p class='sub'>{html.escape(str(run_dir))}</p>",
+        warn,
+        "<h2>Summary</h2>",
+        f"<div id='summary'>{_table(rows)}</div>",
+    ]
+    if views:
+        parts.append("<h2>Interactive views</h2><div class='grid'>")
+        for vid, caption, fig in views:
+            div = fig.to_html(
+                full_html=False,
+                include_plotlyjs=False,
+                div_id=vid,
+                default_height="480px",
+                config={"displaylogo": False},
+            )
+            parts.append(f"<figure class='interactive'>{div}<figcaption>{html.escape(caption)}</figcaption></figure>")
+        parts.append("</div>")
+    if figs:
+        parts.append("<h2>Figures</h2><div class='grid'>")
+        for fid, caption, data in figs:
+            parts.append(
+                f"<figure class='static' id='fig-{fid}'><img alt='{html.escape(fid)}' src='data:image/png;base64,{data}'>"
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+            )
+        parts.append("</div>")
+    parts.append(f"<h2>Provenance</h2><div id='provenance'>{_table(prov_rows)}</div>")
+    parts.append(
+        f"<details><summary>summary.json</summary><pre>{html.escape(json.dumps(summary, indent=1))}</pre></details>"
+    )
+    parts.append("</body></html>")
+    path = run_dir / "report.html"
+    atomic_write_bytes(path, "\n".join(parts).encode())
+    return path
