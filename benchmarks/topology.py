@@ -6,7 +6,7 @@ For 41^2, 15^3, 41^4 and 21^5 grids of a seeded multi-well test field, measured 
 - landform: merge_tree + persistence pairs + SMAD (the numba sweep, compiled code loaded from its cache);
 - floor: np.argsort of the same array (the sort any sweep needs);
 - peak memory of the landform analysis, in bytes per grid point above the input array (a fresh subprocess
-  per size, from ru_maxrss);
+  per size: VmHWM after resetting it through /proc/self/clear_refs, minus VmRSS before);
 - landscaper 1.3.1 (own virtual environment, subprocess): topopy merge tree on the nglpy graph and
   LossLandscape.smad(normalize=True, weighted=True), for the sizes given with --ref-sizes (default 41^2 and
   15^3; 41^4 took 328 s and 7.6 GB here), with the SMAD values of both side by side.
@@ -53,18 +53,22 @@ def analyse(values: np.ndarray):
 
 MEM_SCRIPT = textwrap.dedent(
     """
-    import resource, sys, numpy as np
+    import sys, numpy as np
     sys.path.insert(0, sys.argv[2])
     from topology import field, analyse
-    analyse(field((5, 5)))  # load compiled code
-    shape = tuple(int(s) for s in sys.argv[1].split(","))
-    v = field(shape)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    import gc; gc.collect()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    def status(key):
+        for line in open("/proc/self/status"):
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+
+    analyse(field((5, 5)))  # load the compiled code
+    v = np.load(sys.argv[1])
+    before = status("VmRSS:")
+    with open("/proc/self/clear_refs", "w") as fh:  # reset the peak (VmHWM) to the current RSS
+        fh.write("5")
     analyse(v)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print((peak - before) * 1024 / v.size)
+    print((status("VmHWM:") - before) / v.size)
     """
 )
 
@@ -115,8 +119,9 @@ def main() -> None:
                 (t_ours if name == "ours" else t_sort).append(dt)
                 if name == "ours":
                     tree, pairs, s = res
+        np.save(tmp / "mem.npy", v)
         mem = subprocess.run(
-            [sys.executable, "-c", MEM_SCRIPT, ",".join(map(str, shape)), str(Path(__file__).parent)],
+            [sys.executable, "-c", MEM_SCRIPT, str(tmp / "mem.npy"), str(Path(__file__).parent)],
             capture_output=True,
             text=True,
         )
