@@ -90,3 +90,27 @@ def test_main_job_on_builtin_example(tmp_path):
     assert len(ev) == 2 and ev[0] >= ev[1] > 0
     assert summary["directions"]["kind"] == "hessian"
     assert summary["landscape"]["shape"] == [9, 9]
+
+
+def test_compare_runs(tmp_path, recipe_file, capsys):
+    outs = []
+    for seed in (0, 1):
+        out = tmp_path / f"run{seed}"
+        args = [str(recipe_file), "--resolution", "9", "--span", "3", "--directions", "random", "--seed", str(seed)]
+        assert main(["analyze", *args, "--out", str(out), "--quiet", "--no-report", "--density-probes", "0"]) == 0
+        outs.append(out)
+    capsys.readouterr()
+    code = main(["compare", *map(str, outs), "--out", str(tmp_path / "cmp")])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "run0" in printed and "run1" in printed and "bottleneck" in printed
+    data = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    s0 = json.loads((outs[0] / "summary.json").read_text())
+    assert data["rows"][0][1] == pytest.approx(s0["topology"]["smad"])
+    assert s0["sharpness"]["worst"] >= s0["sharpness"]["average"] > 0
+    from landform.metrics import bottleneck_distance
+
+    d = bottleneck_distance(np.load(outs[0] / "persistence.npy"), np.load(outs[1] / "persistence.npy"))
+    assert list(data["distances"]["bottleneck"].values())[0] == pytest.approx(d)
+    assert (tmp_path / "cmp" / "comparison.png").stat().st_size > 1000
+    assert main(["compare", str(tmp_path / "nothing")]) == 1

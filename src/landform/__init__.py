@@ -31,6 +31,13 @@ _EXPORTS = {
     "Eigenpairs": "hessian",
     "TraceEstimate": "hessian",
     "SpectralDensity": "hessian",
+    "cka": "metrics.representation",
+    "layer_cka": "metrics.representation",
+    "mode_connectivity": "metrics.connectivity",
+    "sharpness": "metrics.perturbation",
+    "robust_smad": "metrics.robust",
+    "bottleneck_distance": "metrics.diagrams",
+    "wasserstein_distance": "metrics.diagrams",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -78,8 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--no-report", action="store_true", help="skip figures and report.html")
     a.add_argument("--quiet", action="store_true", help="no progress bars")
+    a.add_argument(
+        "--sharpness-rho", type=float, default=0.05, help="radius of average/worst-case L2 sharpness (0 to skip)"
+    )
     r = sub.add_parser("report", help="(re)build figures and report.html of a run folder")
     r.add_argument("run_dir")
+    c = sub.add_parser(
+        "compare",
+        help="one table and figure of several runs, with distances between their persistence diagrams",
+    )
+    c.add_argument("run_dirs", nargs="+")
+    c.add_argument("--out", default="landform-compare", help="folder for comparison.json and comparison.png")
     return p
 
 
@@ -219,6 +228,16 @@ def analyze(args: argparse.Namespace) -> int:
         atomic_write_bytes(run_dir / "density.npz", buf.getvalue())
         summary.setdefault("hessian", {})["density_n_hvp"] = dens.n_hvp
         timings["density_s"] = time.perf_counter() - t
+    if args.sharpness_rho:
+        from .metrics.perturbation import sharpness
+
+        t = time.perf_counter()
+        summary["sharpness"] = {
+            kind: sharpness(objective, rho=args.sharpness_rho, kind=kind, seed=args.seed).value
+            for kind in ("average", "worst")
+        }
+        summary["sharpness"]["rho"] = args.sharpness_rho
+        timings["sharpness_s"] = time.perf_counter() - t
     if d.eigenvalues is not None:
         summary.setdefault("hessian", {})["top_eigenvalues"] = [float(x) for x in d.eigenvalues]
     timings["total_s"] = time.perf_counter() - t0
@@ -266,10 +285,83 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
     h = summary.get("hessian", {})
     if "trace" in h:
         lines.append(f"  Hessian trace   {h['trace']:.6g} +- {h['trace_stderr']:.2g} ({h['trace_n_hvp']} HVPs)")
+    sh = summary.get("sharpness")
+    if sh:
+        lines.append(f"  sharpness       average {sh['average']:.4g}, worst {sh['worst']:.4g} (L2, rho {sh['rho']:g})")
     lines.append(f"  time            {summary['timings']['total_s']:.1f} s")
     if summary.get("report"):
         lines.append(f"  report          {summary['report']}")
     return "\n".join(lines)
+
+
+def compare(args: argparse.Namespace) -> int:
+    """Print and save one table of several runs, with diagram distances and a figure."""
+    import numpy as np
+
+    from .errors import StoreError
+    from .metrics.diagrams import bottleneck_distance, wasserstein_distance
+    from .store import atomic_write_json
+
+    runs: dict[str, dict[str, Any]] = {}
+    diagrams: dict[str, Any] = {}
+    for rd in args.run_dirs:
+        path = Path(rd)
+        if not (path / "summary.json").exists():
+            raise StoreError(f"{path}: no summary.json; is it a finished landform run folder?")
+        name = path.name if path.name not in runs else str(path)
+        runs[name] = json.loads((path / "summary.json").read_text())
+        if (path / "persistence.npy").exists():
+            diagrams[name] = np.load(path / "persistence.npy")
+    cols = ["SMAD", "pers. range", "minima", "λmax", "trace", "sharp. avg", "sharp. worst", "CKA"]
+    rows = []
+    for name, s in runs.items():
+        topo = s.get("topology") or {}
+        h = s.get("hessian") or {}
+        sh = s.get("sharpness") or {}
+        rows.append(
+            [
+                name,
+                topo.get("smad"),
+                topo.get("persistence_range"),
+                topo.get("n_minima"),
+                (h.get("top_eigenvalues") or [None])[0],
+                h.get("trace"),
+                sh.get("average"),
+                sh.get("worst"),
+                s.get("cka"),
+            ]
+        )
+
+    def cell(v: Any) -> str:
+        return "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+
+    width = max(len(r[0]) for r in rows) + 2
+    print("run".ljust(width) + "".join(c.rjust(13) for c in cols))
+    for r in rows:
+        print(r[0].ljust(width) + "".join(cell(v).rjust(13) for v in r[1:]))
+    names = list(diagrams)
+    dist = {"bottleneck": {}, "wasserstein_1": {}}
+    if len(names) > 1:
+        print("\npersistence-diagram distances (landform.metrics, L-infinity ground metric):")
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                bn = bottleneck_distance(diagrams[a], diagrams[b])
+                w1 = wasserstein_distance(diagrams[a], diagrams[b])
+                dist["bottleneck"][f"{a} | {b}"] = bn
+                dist["wasserstein_1"][f"{a} | {b}"] = w1
+                print(f"  {a} vs {b}: bottleneck {bn:.4g}, 1-Wasserstein {w1:.4g}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "comparison.json", {"columns": ["run", *cols], "rows": rows, "distances": dist})
+    from matplotlib.figure import Figure
+
+    from .plot import plot_comparison
+
+    fig = Figure(figsize=(8, 4.2), layout="constrained")
+    plot_comparison(runs, fig.add_subplot())
+    fig.savefig(out / "comparison.png", dpi=110)
+    print(f"\nwritten: {out / 'comparison.json'}, {out / 'comparison.png'}")
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -282,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
             warnings.simplefilter("default")
             if args.command == "analyze":
                 return analyze(args)
+            if args.command == "compare":
+                return compare(args)
             if args.command == "report":
                 from .report import build_report
 

@@ -349,6 +349,33 @@ class Objective:
         """The evaluation path in use (``None`` until the first batch of points has been evaluated)."""
         return self._chosen_mode
 
+    def subset(self, fraction: float, *, seed: int = 0) -> Objective:
+        """The same objective on a random ``fraction`` of every batch (seeded); the model is shared, not copied."""
+        if not (0 < fraction <= 1):
+            raise InputError(f"fraction: expected a number in (0, 1], got {fraction}.")
+        gen = torch.Generator().manual_seed(int(seed))
+        new = object.__new__(Objective)
+        new.__dict__.update(self.__dict__)
+        batches = []
+        for b in self._batches:
+            k = max(1, int(round(fraction * b.n)))
+            idx = torch.randperm(b.n, generator=gen)[:k].to(self.device)
+
+            def take(x: Any, b: _Batch = b, idx: torch.Tensor = idx) -> Any:
+                if isinstance(x, torch.Tensor) and x.dim() > 0 and x.shape[0] == b.n:
+                    return x[idx]
+                if isinstance(x, (tuple, list)):
+                    return type(x)(take(v) for v in x)
+                if isinstance(x, dict):
+                    return {kk: take(v) for kk, v in x.items()}
+                return x
+
+            batches.append(_Batch(take(b.args), take(b.kwargs), take(b.target), k))
+        new._batches = batches
+        new.num_samples = int(sum(b.n for b in batches))
+        new._weights = [b.n / new.num_samples for b in batches]
+        return new
+
     # ------------------------------------------------------------------ derivatives
     def _batch_loss_theta(self, theta: torch.Tensor, batch: _Batch) -> torch.Tensor:
         return self._call(self.layout.unflatten(theta), batch).reshape(())

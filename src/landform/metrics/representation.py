@@ -1,0 +1,204 @@
+"""Centered kernel alignment (Kornblith et al. 2019) of representations, and a layer-by-layer helper."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = ["cka", "hsic", "layer_cka"]
+
+
+def _as_matrix(X: Any, name: str) -> np.ndarray:
+    if hasattr(X, "detach"):
+        X = X.detach().cpu().numpy()
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        X = X.reshape(X.shape[0], -1)
+    if not np.isfinite(X).all():
+        raise InputError(f"{name}: contains NaN or inf.")
+    return X
+
+
+def _gram(X: np.ndarray, kernel: str, sigma: float | None) -> np.ndarray:
+    if kernel == "linear":
+        return X @ X.T
+    sq = np.sum(X**2, axis=1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * X @ X.T, 0.0)
+    if sigma is None:
+        off = d2[~np.eye(len(X), dtype=bool)]
+        med = np.median(off) if off.size else 0.0
+        sigma = float(np.sqrt(med / 2.0)) if med > 0 else 1.0
+    return np.exp(-d2 / (2.0 * sigma**2))
+
+
+def hsic(K: np.ndarray, L: np.ndarray, *, unbiased: bool = False) -> float:
+    """HSIC of two Gram matrices (n, n): the biased ``tr(KHLH)/(n-1)^2`` or the unbiased estimator of
+    Song et al. 2012 (needs n >= 4)."""
+    n = K.shape[0]
+    if unbiased:
+        if n < 4:
+            raise InputError(f"unbiased HSIC needs at least 4 samples, got {n}.")
+        K = K.copy()
+        L = L.copy()
+        np.fill_diagonal(K, 0.0)
+        np.fill_diagonal(L, 0.0)
+        one_k = K.sum(axis=0)
+        one_l = L.sum(axis=0)
+        term = np.sum(K * L) + one_k.sum() * one_l.sum() / ((n - 1) * (n - 2)) - 2.0 * (one_k @ one_l) / (n - 2)
+        return float(term / (n * (n - 3)))
+    H = np.eye(n) - 1.0 / n
+    return float(np.sum((H @ K @ H) * L) / (n - 1) ** 2)
+
+
+def cka(X: Any, Y: Any, *, kernel: str = "linear", unbiased: bool = False, sigma: float | None = None) -> float:
+    """Centered kernel alignment of two representations of the same n samples.
+
+    Parameters
+    ----------
+    X, Y : array_like or torch.Tensor, shapes (n, p) and (n, q)
+        Rows are samples (extra dimensions are flattened per sample).
+    kernel : {"linear", "rbf"}
+        ``"rbf"`` uses ``exp(-|x - x'|^2 / (2 sigma^2))`` with sigma from the median pairwise distance unless
+        given.
+    unbiased : bool
+        Use the unbiased HSIC estimator (for minibatches; needs n >= 4).
+
+    Returns
+    -------
+    float in [0, 1] (the unbiased estimator can stray slightly outside).
+
+    Raises
+    ------
+    InputError
+        For fewer than 2 samples, different sample counts, non-finite entries, or a representation with no
+        variance across samples (CKA is 0/0 there; other libraries return NaN).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(50, 8))
+    >>> round(cka(X, X), 12)
+    1.0
+    >>> Q, _ = np.linalg.qr(rng.normal(size=(8, 8)))
+    >>> round(cka(X, 3.0 * X @ Q), 12)  # invariant to orthogonal maps and isotropic scaling
+    1.0
+    """
+    if kernel not in ("linear", "rbf"):
+        raise InputError(f"kernel: expected 'linear' or 'rbf', got {kernel!r}.")
+    X = _as_matrix(X, "X")
+    Y = _as_matrix(Y, "Y")
+    if X.shape[0] != Y.shape[0]:
+        raise InputError(f"X and Y: expected the same number of samples (rows), got {X.shape[0]} and {Y.shape[0]}.")
+    n = X.shape[0]
+    if n < 2:
+        raise InputError(f"X: CKA needs at least 2 samples, got {n}.")
+    for name, A in (("X", X), ("Y", Y)):
+        if np.allclose(A, A[0:1], rtol=0, atol=0):
+            raise InputError(
+                f"{name}: the representation is the same for every sample (zero variance), so CKA is 0/0; "
+                "check the layer (a dead ReLU layer?) or use more varied inputs."
+            )
+    if kernel == "linear" and not unbiased:
+        Xc = X - X.mean(axis=0)
+        Yc = Y - Y.mean(axis=0)
+        num = np.linalg.norm(Yc.T @ Xc) ** 2
+        den = np.linalg.norm(Xc.T @ Xc) * np.linalg.norm(Yc.T @ Yc)
+        return float(num / den)
+    K = _gram(X, kernel, sigma)
+    L = _gram(Y, kernel, sigma)
+    kl = hsic(K, L, unbiased=unbiased)
+    kk = hsic(K, K, unbiased=unbiased)
+    ll = hsic(L, L, unbiased=unbiased)
+    if kk <= 0 or ll <= 0:
+        raise InputError("CKA: a self-similarity HSIC is not positive (too few samples for the unbiased estimator?).")
+    return float(kl / np.sqrt(kk * ll))
+
+
+def layer_cka(
+    model_a: Any,
+    model_b: Any,
+    data: Any,
+    layers_a: Sequence[str],
+    layers_b: Sequence[str] | None = None,
+    *,
+    max_batches: int | None = None,
+) -> np.ndarray:
+    """CKA between named layers' outputs of two models on the same data, in minibatches.
+
+    Forward hooks collect each named module's output; for every minibatch the unbiased linear HSIC is
+    computed and averaged over minibatches (Nguyen et al. 2021), so memory stays at one batch.
+
+    Parameters
+    ----------
+    model_a, model_b : torch.nn.Module
+    data : iterable of (inputs, targets) batches or an (inputs, targets) pair
+        Batches need at least 4 samples each.
+    layers_a, layers_b : names from ``model.named_modules()`` (``layers_b`` defaults to ``layers_a``).
+
+    Returns
+    -------
+    numpy.ndarray, shape (len(layers_a), len(layers_b))
+    """
+    import torch
+
+    layers_b = list(layers_a if layers_b is None else layers_b)
+    layers_a = list(layers_a)
+    mods_a = dict(model_a.named_modules())
+    mods_b = dict(model_b.named_modules())
+    for name, mods, which in ((layers_a, mods_a, "layers_a"), (layers_b, mods_b, "layers_b")):
+        missing = [n for n in name if n not in mods]
+        if missing:
+            raise InputError(f"{which}: no module named {missing[:3]}; names come from model.named_modules().")
+    store: dict[tuple[str, str], Any] = {}
+
+    def hook(tag: str, name: str):
+        def fn(_m, _inp, out):
+            store[(tag, name)] = (out[0] if isinstance(out, (tuple, list)) else out).detach().flatten(1).double()
+
+        return fn
+
+    handles = [mods_a[n].register_forward_hook(hook("a", n)) for n in layers_a]
+    handles += [mods_b[n].register_forward_hook(hook("b", n)) for n in layers_b]
+    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
+        data = [data]
+    kl = np.zeros((len(layers_a), len(layers_b)))
+    kk = np.zeros(len(layers_a))
+    ll = np.zeros(len(layers_b))
+    n_batches = 0
+    flags = [(m, m.training) for m in (*model_a.modules(), *model_b.modules())]
+    model_a.eval()
+    model_b.eval()
+    try:
+        with torch.no_grad():
+            for i, (x, _y) in enumerate(data):
+                if max_batches is not None and i >= max_batches:
+                    break
+                store.clear()
+                model_a(x)
+                model_b(x)
+                grams_a = [(store[("a", n)] @ store[("a", n)].T).cpu().numpy() for n in layers_a]
+                grams_b = [(store[("b", n)] @ store[("b", n)].T).cpu().numpy() for n in layers_b]
+                for i_a, K in enumerate(grams_a):
+                    kk[i_a] += hsic(K, K, unbiased=True)
+                    for i_b, L in enumerate(grams_b):
+                        kl[i_a, i_b] += hsic(K, L, unbiased=True)
+                for i_b, L in enumerate(grams_b):
+                    ll[i_b] += hsic(L, L, unbiased=True)
+                n_batches += 1
+    finally:
+        for h in handles:
+            h.remove()
+        for m, flag in flags:
+            m.training = flag
+    if n_batches == 0:
+        raise InputError("data: no batches.")
+    if np.any(kk <= 0) or np.any(ll <= 0):
+        bad = [layers_a[i] for i in np.flatnonzero(kk <= 0)] + [layers_b[i] for i in np.flatnonzero(ll <= 0)]
+        raise InputError(f"layer_cka: layers {bad} have no variance across samples; CKA is undefined there.")
+    return kl / np.sqrt(kk[:, None] * ll[None, :])
