@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="hessian (top eigenvectors, default), random, filter (random, filter-normalised), or a .npy/.pt file (n, P)",
     )
     a.add_argument("--seed", type=int, default=0, help="seed of directions and probes (default 0)")
+    a.add_argument("--chunk-points", type=int, default=256, help="points per stored chunk (the most a kill loses)")
+    a.add_argument(
+        "--parallel",
+        choices=["grid", "data"],
+        default="grid",
+        help="under torchrun: ranks split the grid points (grid, default) or the data (data; sums all-reduced)",
+    )
     a.add_argument("--out", default=None, help="run folder (default landform-runs/<recipe>-<dims>d-<directions>)")
     a.add_argument("--trace-hvp", type=int, default=30, help="HVP budget of the Hutch++ trace (0 to skip; default 30)")
     a.add_argument(
@@ -92,7 +99,38 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _load_directions(objective, spec: str, dims: int, seed: int, run_dir: Path, log):
+def _init_distributed() -> tuple[int, int]:
+    """Join the torchrun process group when launched with WORLD_SIZE > 1; returns (rank, world)."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _close_distributed() -> None:
+    """Wait for every rank, then leave the process group (a rank that exits early aborts the others)."""
+    if "torch" not in sys.modules:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
+
+
+def _load_directions(objective, spec: str, dims: int, seed: int, run_dir: Path, log, write: bool = True):
     import numpy as np
     import torch
 
@@ -136,9 +174,10 @@ def _load_directions(objective, spec: str, dims: int, seed: int, run_dir: Path, 
     }
     from .store import atomic_write_bytes
 
-    buf = io.BytesIO()
-    np.savez(buf, vectors=d.vectors.detach().cpu().numpy(), meta=np.asarray(json.dumps(meta)))
-    atomic_write_bytes(saved, buf.getvalue())
+    if write:
+        buf = io.BytesIO()
+        np.savez(buf, vectors=d.vectors.detach().cpu().numpy(), meta=np.asarray(json.dumps(meta)))
+        atomic_write_bytes(saved, buf.getvalue())
     return d
 
 
@@ -165,10 +204,25 @@ def analyze(args: argparse.Namespace) -> int:
     slug = f"{rec.name}-{args.dims}d-{Path(args.directions).stem}"
     run_dir = Path(args.out or Path("landform-runs") / slug)
     run_dir.mkdir(parents=True, exist_ok=True)
-    objective = Objective(rec.model, rec.data, rec.loss_fn)
-    log(f"objective: {objective}")
+    rank, world = _init_distributed()
+    data_parallel = world > 1 and args.parallel == "data"
+    if rank != 0:
+        log = lambda *a: None  # noqa: E731
+    objective = Objective(rec.model, rec.data, rec.loss_fn, data_parallel=data_parallel)
+    log(f"objective: {objective}" + (f", {world} ranks ({args.parallel}-parallel)" if world > 1 else ""))
     t = time.perf_counter()
-    d = _load_directions(objective, args.directions, args.dims, args.seed, run_dir, log)
+    if world > 1 and not data_parallel:
+        # rank 0 computes the directions and hands them to every rank (no collectives inside)
+        from .evaluate import _on_rank0
+
+        def first():
+            dd = _load_directions(objective, args.directions, args.dims, args.seed, run_dir, log)
+            return dd.__class__(dd.vectors.cpu(), dd.kind, dd.normalization, dd.seed, dd.eigenvalues, dd.extra)
+
+        d = _on_rank0(first, world)
+        d = d.__class__(d.vectors.to(objective.device), d.kind, d.normalization, d.seed, d.eigenvalues, d.extra)
+    else:
+        d = _load_directions(objective, args.directions, args.dims, args.seed, run_dir, log, write=rank == 0)
     timings["directions_s"] = time.perf_counter() - t
     span = _per_axis_arg(args.span or [1.0], args.dims, "span")
     resolution = _per_axis_arg(args.resolution, args.dims, "resolution")
@@ -180,10 +234,13 @@ def analyze(args: argparse.Namespace) -> int:
         span=span,
         resolution=resolution,
         out=str(run_dir / "landscape"),
+        chunk_points=args.chunk_points,
         progress=not args.quiet,
         provenance={"recipe": args.recipe or "built-in:digits", "command": command or " ".join(sys.argv)},
     )
     timings["landscape_s"] = time.perf_counter() - t
+    if rank != 0 and not data_parallel:
+        return EXIT_OK  # grid-parallel: rank 0 does the (cheap) rest alone
     summary: dict[str, Any] = {
         "landform_version": __version__,
         "recipe": {"spec": args.recipe or "built-in:digits", "name": rec.name, **rec.info},
@@ -204,7 +261,8 @@ def analyze(args: argparse.Namespace) -> int:
             "value_range": tree.value_range,
             "graph": tree.graph,
         }
-        np.save(run_dir / "persistence.npy", pairs)
+        if rank == 0:
+            np.save(run_dir / "persistence.npy", pairs)
         timings["topology_s"] = time.perf_counter() - t
     else:
         summary["topology"] = None
@@ -225,7 +283,8 @@ def analyze(args: argparse.Namespace) -> int:
 
         buf = io.BytesIO()
         np.savez(buf, grid=dens.grid, density=dens.density, nodes=dens.nodes, weights=dens.weights)
-        atomic_write_bytes(run_dir / "density.npz", buf.getvalue())
+        if rank == 0:
+            atomic_write_bytes(run_dir / "density.npz", buf.getvalue())
         summary.setdefault("hessian", {})["density_n_hvp"] = dens.n_hvp
         timings["density_s"] = time.perf_counter() - t
     if args.sharpness_rho:
@@ -242,6 +301,8 @@ def analyze(args: argparse.Namespace) -> int:
         summary.setdefault("hessian", {})["top_eigenvalues"] = [float(x) for x in d.eigenvalues]
     timings["total_s"] = time.perf_counter() - t0
     summary["timings"] = timings
+    if rank != 0:
+        return EXIT_OK  # data-parallel: every rank took part in the collectives; rank 0 writes
     atomic_write_json(run_dir / "summary.json", summary)
     if not args.no_report:
         try:
@@ -390,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    finally:
+        _close_distributed()
     return EXIT_USAGE  # pragma: no cover
 
 

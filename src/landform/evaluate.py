@@ -105,6 +105,34 @@ def _fingerprint(objective: Objective, directions: Directions, axes: tuple[np.nd
     return h.hexdigest()
 
 
+def _dist() -> tuple[int, int]:
+    """(rank, world size) of an initialised torch.distributed process group, else (0, 1)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _on_rank0(fn, world: int):
+    """Run ``fn`` on rank 0 and hand its result (or its error) to every rank."""
+    if world == 1:
+        return fn()
+    import torch.distributed as dist
+
+    box: list[Any] = [None]
+    if dist.get_rank() == 0:
+        try:
+            box[0] = ("ok", fn())
+        except Exception as exc:  # re-raised on every rank below
+            box[0] = ("err", exc)
+    dist.broadcast_object_list(box, src=0)
+    status, value = box[0]
+    if status == "err":
+        raise value
+    return value
+
+
 def _versions() -> dict[str, str]:
     from . import __version__
 
@@ -203,15 +231,20 @@ def grid_landscape(
         **(provenance or {}),
     }
     template = Landscape(np.full(shape, np.nan), axes, d.metadata(), center, prov, np.zeros(shape, bool))
+    rank, world = _dist()
+    data_parallel = objective.data_parallel
     store = None
     done: set[int] = set()
     if out is not None:
         fp = _fingerprint(objective, d, axes)
-        store = GridStore.open(out, template, fingerprint=fp, chunk_points=int(chunk_points))
+        meta = _on_rank0(
+            lambda: GridStore.open(out, template, fingerprint=fp, chunk_points=int(chunk_points)).meta, world
+        )
+        store = GridStore(out, meta=meta)
         if store.complete:
             return load_landscape(out)
         chunk = store.chunk_points
-        done = store.done_chunks()
+        done = _on_rank0(store.done_chunks, world)
     else:
         chunk = int(chunk_points)
     n_chunks = -(-total // chunk)
@@ -221,6 +254,9 @@ def grid_landscape(
         flat[ev.ravel()] = prev.ravel()[ev.ravel()]
     todo = [i for i in range(n_chunks) if i not in done]
     done_points = total - sum(min(total, (i + 1) * chunk) - i * chunk for i in todo)
+    # grid-parallel: ranks take disjoint chunks; data-parallel: every rank evaluates every point on its data shard
+    mine = todo if (world == 1 or data_parallel) else todo[rank::world]
+    writer = store is not None and (rank == 0 or not data_parallel)
     D = d.vectors
     theta0 = objective.theta0
     group = max(1, objective.points_per_chunk)
@@ -228,10 +264,12 @@ def grid_landscape(
         progress = sys.stderr.isatty()
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, initial=done_points, unit="pt", desc="landscape", disable=not progress, leave=False)
+    bar = tqdm(
+        total=total, initial=done_points, unit="pt", desc="landscape", disable=not progress or rank != 0, leave=False
+    )
     t_eval = time.perf_counter()
     try:
-        for ci in todo:
+        for ci in mine:
             lo, hi = ci * chunk, min(total, (ci + 1) * chunk)
             idx = np.unravel_index(np.arange(lo, hi), shape)
             coords = np.stack([axes[k][idx[k]] for k in range(n)], axis=1)
@@ -240,17 +278,27 @@ def grid_landscape(
                 A = torch.as_tensor(coords[g0 : g0 + group], dtype=objective.dtype, device=objective.device)
                 thetas = theta0[None, :] + A @ D
                 vals[g0 : g0 + A.shape[0]] = objective.loss_batch(thetas).numpy()
-                bar.update(A.shape[0])
+                bar.update(A.shape[0] * (world if not data_parallel else 1))
             flat[lo:hi] = vals
-            if store is not None:
+            if writer:
                 store.write_chunk(ci, vals)
     finally:
         bar.close()
+    if world > 1 and not data_parallel:
+        import torch.distributed as dist
+
+        parts: list[Any] = [None] * world
+        dist.all_gather_object(parts, {ci: flat[ci * chunk : min(total, (ci + 1) * chunk)] for ci in mine})
+        for part in parts:
+            for ci, vals in part.items():
+                flat[ci * chunk : ci * chunk + len(vals)] = vals
     values = flat.reshape(shape)
     prov["timings"] = {
         "evaluate_s": time.perf_counter() - t_eval,
         "total_s": time.perf_counter() - t_start,
         "points_evaluated": sum(min(total, (i + 1) * chunk) - i * chunk for i in todo),
+        "ranks": world,
+        "parallel": "data" if data_parallel else ("grid" if world > 1 else None),
     }
     prov["batch_mode"] = objective.resolved_batch_mode
     ls = Landscape(values, axes, d.metadata(), center, prov)
@@ -262,5 +310,5 @@ def grid_landscape(
             stacklevel=2,
         )
     if store is not None:
-        store.finalize(ls)
+        _on_rank0(lambda: store.finalize(ls), world)
     return ls

@@ -34,6 +34,21 @@ class _Batch:
     n: int
 
 
+def _index_batch(b: _Batch, idx: torch.Tensor) -> _Batch:
+    """The rows ``idx`` of a batch (every tensor whose leading dimension is the batch size is indexed)."""
+
+    def take(x: Any) -> Any:
+        if isinstance(x, torch.Tensor) and x.dim() > 0 and x.shape[0] == b.n:
+            return x[idx]
+        if isinstance(x, (tuple, list)):
+            return type(x)(take(v) for v in x)
+        if isinstance(x, dict):
+            return {k: take(v) for k, v in x.items()}
+        return x
+
+    return _Batch(take(b.args), take(b.kwargs), take(b.target), int(idx.numel()))
+
+
 def _to_device(x: Any, device: torch.device) -> Any:
     if isinstance(x, torch.Tensor):
         return x.to(device)
@@ -154,6 +169,10 @@ class Objective:
         Batch size used when ``data`` is an (inputs, targets) pair (default: all at once).
     points_per_chunk : int
         Points per vectorised call in vmap mode (memory knob; halved with a warning on out-of-memory).
+    data_parallel : bool
+        Inside an initialised torch.distributed process group: keep this rank's contiguous share of the rows of
+        every batch, and all-reduce losses, gradients and HVPs, so that every rank sees the full-data objective
+        (for data too large for one device). All ranks must then make the same calls in the same order.
 
     Examples
     --------
@@ -177,6 +196,7 @@ class Objective:
         batch_mode: str = "auto",
         batch_size: int | None = None,
         points_per_chunk: int = 16,
+        data_parallel: bool = False,
     ) -> None:
         self.layout = ParamLayout.from_model(model)
         if device is not None and torch.device(device) != self.layout.device:
@@ -210,7 +230,11 @@ class Objective:
         ]
         if not self._batches or sum(b.n for b in self._batches) == 0:
             raise InputError("data: it yielded no samples; pass a non-empty dataset.")
-        self.num_samples = int(sum(b.n for b in self._batches))
+        self._group = None
+        if data_parallel:
+            self._shard_for_rank()
+        self.num_samples = self._allreduce_int(int(sum(b.n for b in self._batches)))
+        self._batches = [b for b in self._batches if b.n > 0] or self._batches[:1]
         self._weights = [b.n / self.num_samples for b in self._batches]
         self._chosen_mode: str | None = None if batch_mode == "auto" else batch_mode
         self._check_loss()
@@ -228,6 +252,43 @@ class Objective:
     def _call(self, params: dict[str, torch.Tensor], batch: _Batch) -> torch.Tensor:
         out = functional_call(self.model, {**self._fixed, **params}, batch.args, batch.kwargs, strict=False)
         return self.loss_fn(out, batch.target)
+
+    # ------------------------------------------------------------------ data parallelism
+    def _shard_for_rank(self) -> None:
+        """Keep this rank's contiguous share of the rows of every batch (torch.distributed data parallelism)."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            raise InputError(
+                "data_parallel=True needs an initialised torch.distributed process group (launch with torchrun and "
+                "call torch.distributed.init_process_group, or let 'landform analyze' do it)."
+            )
+        self._group = dist.group.WORLD
+        rank, world = dist.get_rank(), dist.get_world_size()
+        sharded = []
+        for b in self._batches:
+            lo, hi = rank * b.n // world, (rank + 1) * b.n // world
+            idx = torch.arange(lo, hi, device=self.device)
+            sharded.append(_index_batch(b, idx))
+        self._batches = sharded
+
+    @property
+    def data_parallel(self) -> bool:
+        return self._group is not None
+
+    def _allreduce(self, t: torch.Tensor) -> torch.Tensor:
+        if self._group is None:
+            return t
+        import torch.distributed as dist
+
+        dist.all_reduce(t, op=dist.ReduceOp.SUM, group=self._group)
+        return t
+
+    def _allreduce_int(self, n: int) -> int:
+        if self._group is None:
+            return n
+        t = torch.tensor([n], dtype=torch.int64, device=self.device if self.device.type == "cuda" else "cpu")
+        return int(self._allreduce(t).item())
 
     def _check_loss(self) -> None:
         batch = self._batches[0]
@@ -280,6 +341,15 @@ class Objective:
             return self._loss_loop(thetas)
 
     def _loss_loop(self, thetas: torch.Tensor) -> torch.Tensor:
+        return self._reduce_points(self._loss_loop_local(thetas))
+
+    def _reduce_points(self, out: torch.Tensor) -> torch.Tensor:
+        if self._group is None:
+            return out
+        dev = self.device if self.device.type == "cuda" else torch.device("cpu")
+        return self._allreduce(out.to(dev)).cpu()
+
+    def _loss_loop_local(self, thetas: torch.Tensor) -> torch.Tensor:
         out = torch.empty(thetas.shape[0], dtype=torch.float64)
         for i in range(thetas.shape[0]):
             params = self.layout.unflatten(thetas[i])
@@ -307,7 +377,7 @@ class Objective:
                 )
                 continue
             start += chunk.shape[0]
-        return out
+        return self._reduce_points(out)
 
     def _vmap_chunk(self, chunk: torch.Tensor) -> torch.Tensor:
         total = torch.zeros(chunk.shape[0], dtype=torch.float64, device=self.device)
@@ -356,27 +426,18 @@ class Objective:
         gen = torch.Generator().manual_seed(int(seed))
         new = object.__new__(Objective)
         new.__dict__.update(self.__dict__)
+        if self._group is not None:
+            raise InputError("subset: not available for a data-parallel objective; subsample the data instead.")
         batches = []
         for b in self._batches:
             k = max(1, int(round(fraction * b.n)))
-            idx = torch.randperm(b.n, generator=gen)[:k].to(self.device)
-
-            def take(x: Any, b: _Batch = b, idx: torch.Tensor = idx) -> Any:
-                if isinstance(x, torch.Tensor) and x.dim() > 0 and x.shape[0] == b.n:
-                    return x[idx]
-                if isinstance(x, (tuple, list)):
-                    return type(x)(take(v) for v in x)
-                if isinstance(x, dict):
-                    return {kk: take(v) for kk, v in x.items()}
-                return x
-
-            batches.append(_Batch(take(b.args), take(b.kwargs), take(b.target), k))
+            batches.append(_index_batch(b, torch.randperm(b.n, generator=gen)[:k].to(self.device)))
         new._batches = batches
         new.num_samples = int(sum(b.n for b in batches))
         new._weights = [b.n / new.num_samples for b in batches]
         return new
 
-    # ------------------------------------------------------------------ derivatives
+    # ------------------------------------------------------------------ derivatives (reduced across ranks)
     def _batch_loss_theta(self, theta: torch.Tensor, batch: _Batch) -> torch.Tensor:
         return self._call(self.layout.unflatten(theta), batch).reshape(())
 
@@ -390,7 +451,7 @@ class Objective:
                 loss = self._batch_loss_theta(t, batch)
                 (g,) = torch.autograd.grad(loss, t)
                 grad += g * w
-        return grad
+        return self._allreduce(grad)
 
     def hvp(self, v: torch.Tensor, theta: torch.Tensor | None = None, *, mode: str = "rev") -> torch.Tensor:
         """Hessian-vector product ``H(theta) v`` of the dataset loss, never forming ``H``.
@@ -438,6 +499,7 @@ class Objective:
                             ) from exc
                         raise
                 out += hv * w
+        out = self._allreduce(out)
         if not torch.isfinite(out).all():
             bad = int((~torch.isfinite(out)).sum())
             raise NonFiniteError(
