@@ -133,6 +133,14 @@ def _on_rank0(fn, world: int):
     return value
 
 
+def _peak_rss_mb() -> float | None:
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def _versions() -> dict[str, str]:
     from . import __version__
 
@@ -298,6 +306,7 @@ def grid_landscape(
         "total_s": time.perf_counter() - t_start,
         "points_evaluated": sum(min(total, (i + 1) * chunk) - i * chunk for i in todo),
         "ranks": world,
+        "peak_rss_mb": _peak_rss_mb(),
         "parallel": "data" if data_parallel else ("grid" if world > 1 else None),
     }
     prov["batch_mode"] = objective.resolved_batch_mode

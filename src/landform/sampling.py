@@ -1,0 +1,319 @@
+"""Scattered sampling beyond grids: random, ball, Sobol and Latin-hypercube points, adaptive refinement near
+saddles and shallow minima, and a dimension sweep over the top Hessian directions."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .directions import Directions, as_directions
+from .errors import InputError
+from .objective import Objective
+
+__all__ = [
+    "sample_points",
+    "ScatteredLandscape",
+    "scattered_landscape",
+    "adaptive_landscape",
+    "DimensionSweep",
+    "dimension_sweep",
+]
+
+
+def _bounds(span: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    from .evaluate import _per_axis
+
+    lo, hi = np.empty(n), np.empty(n)
+    for i, s in enumerate(_per_axis(span, n, "span")):
+        if isinstance(s, (tuple, list, np.ndarray)):
+            lo[i], hi[i] = float(s[0]), float(s[1])
+        else:
+            lo[i], hi[i] = -float(s), float(s)
+        if not (np.isfinite(lo[i]) and np.isfinite(hi[i]) and hi[i] > lo[i]):
+            raise InputError(f"span: axis {i} gives the range ({lo[i]}, {hi[i]}); expected finite lo < hi.")
+    return lo, hi
+
+
+def sample_points(n_points: int, dims: int, *, method: str = "sobol", span: Any = 1.0, seed: int = 0) -> np.ndarray:
+    """Sample coordinates for a scattered landscape; the centre (all zeros) is always the first point.
+
+    Parameters
+    ----------
+    n_points : int
+        Total number of points, centre included (>= 2).
+    dims : int
+    method : {"sobol", "random", "lhs", "ball"}
+        Scrambled Sobol (scipy.stats.qmc), uniform in the box, Latin hypercube, or uniform in the ball
+        (the ellipsoid inscribed in the box for anisotropic spans).
+    span : float, sequence of float or of (lo, hi)
+        The box, as in :func:`landform.grid_axes`.
+
+    Examples
+    --------
+    >>> p = sample_points(64, 3, method="sobol", span=[1.0, 0.5, (0.0, 2.0)], seed=1)
+    >>> p.shape, p[0].tolist()
+    ((64, 3), [0.0, 0.0, 0.0])
+    >>> bool(np.all(p[:, 1] <= 0.5) and np.all(p[:, 2] >= 0.0))
+    True
+    """
+    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 2:
+        raise InputError(f"n_points: expected an integer >= 2, got {n_points!r}.")
+    if isinstance(dims, bool) or not isinstance(dims, (int, np.integer)) or dims < 1:
+        raise InputError(f"dims: expected an integer >= 1, got {dims!r}.")
+    lo, hi = _bounds(span, dims)
+    m = n_points - 1
+    rng = np.random.default_rng(seed)
+    if method == "random":
+        u = rng.random((m, dims))
+    elif method == "sobol":
+        from scipy.stats import qmc
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "balance properties need a power of 2": fine for our use
+            u = qmc.Sobol(dims, scramble=True, seed=rng).random(m)
+    elif method == "lhs":
+        from scipy.stats import qmc
+
+        u = qmc.LatinHypercube(dims, seed=rng).random(m)
+    elif method == "ball":
+        g = rng.normal(size=(m, dims))
+        g /= np.linalg.norm(g, axis=1, keepdims=True)
+        r = rng.random(m) ** (1.0 / dims)
+        u = 0.5 + 0.5 * g * r[:, None]
+    else:
+        raise InputError(f"method: expected 'sobol', 'random', 'lhs' or 'ball', got {method!r}.")
+    pts = lo + u * (hi - lo)
+    centre = np.clip(np.zeros(dims), lo, hi)
+    return np.vstack([centre, pts])
+
+
+@dataclass(frozen=True, eq=False)
+class ScatteredLandscape:
+    """Loss values at scattered points of a subspace: ``values[i]`` is the loss at
+    ``theta0 + sum_j points[i, j] * d_j``."""
+
+    values: np.ndarray
+    points: np.ndarray
+    directions: dict[str, Any] = field(default_factory=dict)
+    center_value: float = float("nan")
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ndim(self) -> int:
+        return int(self.points.shape[1])
+
+    def merge_tree(self, k: int | None = None):
+        from .topology import merge_tree
+
+        return merge_tree(self.values, points=self.points, k=k)
+
+    def persistence(self, k: int | None = None) -> np.ndarray:
+        from .topology import persistence
+
+        return persistence(self.values, points=self.points, k=k)
+
+    def smad(self, k: int | None = None, **kwargs: Any) -> float:
+        from .topology import smad
+
+        return smad(self.values, points=self.points, k=k, **kwargs)
+
+    def save(self, path: str) -> None:
+        """Write an ``.npz`` (values, points, JSON metadata) atomically."""
+        import io
+        import json
+
+        from .store import SCHEMA_VERSION, atomic_write_bytes
+
+        meta = {
+            "format": "landform.scattered",
+            "schema_version": SCHEMA_VERSION,
+            "directions": self.directions,
+            "center_value": self.center_value,
+            "provenance": self.provenance,
+        }
+        buf = io.BytesIO()
+        np.savez(buf, values=self.values, points=self.points, meta=np.asarray(json.dumps(meta, default=str)))
+        atomic_write_bytes(path, buf.getvalue())
+
+    @classmethod
+    def load(cls, path: str) -> ScatteredLandscape:
+        import json
+
+        z = np.load(path, allow_pickle=False)
+        meta = json.loads(str(z["meta"]))
+        if meta.get("format") != "landform.scattered":
+            from .errors import StoreError
+
+            raise StoreError(f"{path}: not a landform scattered landscape.")
+        return cls(z["values"], z["points"], meta["directions"], meta["center_value"], meta["provenance"])
+
+
+def _eval_coords(objective: Objective, D: torch.Tensor, coords: np.ndarray) -> np.ndarray:
+    """Loss at ``theta0 + coords @ D`` for every row of ``coords``, in groups of points_per_chunk."""
+    out = np.empty(coords.shape[0])
+    group = max(1, objective.points_per_chunk)
+    for g0 in range(0, coords.shape[0], group):
+        A = torch.as_tensor(coords[g0 : g0 + group], dtype=objective.dtype, device=objective.device)
+        out[g0 : g0 + A.shape[0]] = objective.loss_batch(objective.theta0[None, :] + A @ D).numpy()
+    return out
+
+
+def scattered_landscape(objective: Objective, directions: Any, points: np.ndarray) -> ScatteredLandscape:
+    """Loss at scattered ``points`` (N, n) of the subspace spanned by ``directions`` (n of them)."""
+    d = as_directions(objective, directions)
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != d.n:
+        raise InputError(f"points: expected shape (N, {d.n}) (one column per direction), got {points.shape}.")
+    if not np.isfinite(points).all():
+        raise InputError("points: they contain NaN or inf.")
+    t0 = time.perf_counter()
+    vals = _eval_coords(objective, d.vectors, points)
+    prov = {
+        "num_params": objective.num_params,
+        "num_samples": objective.num_samples,
+        "timings": {"evaluate_s": time.perf_counter() - t0},
+    }
+    return ScatteredLandscape(vals, points, d.metadata(), objective.loss(), prov)
+
+
+def _signature(values: np.ndarray, points: np.ndarray, k: int | None, frac: float):
+    from .topology import merge_tree, pairs_from_tree
+
+    tree = merge_tree(values, points=points, k=k)
+    pairs = pairs_from_tree(tree)
+    R = float(values.max() - values.min()) or 1.0
+    pers = np.where(np.isinf(pairs[:, 1]), np.inf, pairs[:, 1] - pairs[:, 0])
+    significant = pers >= frac * R
+    return tree, pers, int(significant.sum())
+
+
+def adaptive_landscape(
+    objective: Objective,
+    directions: Any,
+    *,
+    span: Any = 1.0,
+    n_initial: int = 256,
+    n_per_round: int = 128,
+    max_rounds: int = 10,
+    stable_rounds: int = 2,
+    min_persistence: float = 0.02,
+    k: int | None = None,
+    seed: int = 0,
+) -> ScatteredLandscape:
+    """Scattered landscape refined where its merge tree is not yet stable.
+
+    Starts from ``n_initial`` Sobol points; each round adds ``n_per_round`` points around the join saddles and
+    the shallow minima (persistence below 10 % of the loss range), at the scale of their nearest-neighbour
+    distance. It stops when the number of significant minima (persistence >= ``min_persistence`` x range)
+    and of join saddles are unchanged for ``stable_rounds`` rounds, or after ``max_rounds``. The history
+    (points and counts per round) is in ``provenance["adaptive"]``.
+    """
+    from scipy.spatial import cKDTree
+
+    d = as_directions(objective, directions)
+    lo, hi = _bounds(span, d.n)
+    rng = np.random.default_rng(seed)
+    pts = sample_points(n_initial, d.n, method="sobol", span=span, seed=seed)
+    vals = _eval_coords(objective, d.vectors, pts)
+    history = []
+    last = None
+    stable = 0
+    for rnd in range(max_rounds + 1):
+        tree, pers, n_sig = _signature(vals, pts, k, min_persistence)
+        sig = (n_sig, int(tree.saddles.size))
+        history.append({"round": rnd, "points": int(len(pts)), "significant_minima": sig[0], "saddles": sig[1]})
+        stable = stable + 1 if sig == last else 0
+        last = sig
+        if stable >= stable_rounds or rnd == max_rounds:
+            break
+        R = float(vals.max() - vals.min()) or 1.0
+        shallow = tree.minima[np.isfinite(pers) & (pers < 0.1 * R)]
+        centres = np.concatenate([tree.saddles, shallow]).astype(int)
+        if centres.size == 0:
+            centres = tree.minima
+        dist, _ = cKDTree(pts).query(pts[centres], k=2)
+        scale = np.maximum(dist[:, 1], 1e-12)
+        pick = rng.integers(0, centres.size, n_per_round)
+        new = pts[centres[pick]] + rng.normal(size=(n_per_round, d.n)) * scale[pick, None]
+        new = np.clip(new, lo, hi)
+        vals = np.concatenate([vals, _eval_coords(objective, d.vectors, new)])
+        pts = np.vstack([pts, new])
+    prov = {
+        "num_params": objective.num_params,
+        "num_samples": objective.num_samples,
+        "adaptive": {"history": history, "converged": stable >= stable_rounds, "points": int(len(pts))},
+    }
+    return ScatteredLandscape(vals, pts, d.metadata(), objective.loss(), prov)
+
+
+@dataclass(frozen=True)
+class DimensionSweep:
+    """SMAD, minima and persistence for the top-2, 3, ... Hessian directions of one model."""
+
+    rows: tuple[dict[str, Any], ...]
+    eigenvalues: tuple[float, ...]
+
+    def table(self) -> str:
+        head = f"{'dims':>4} {'grid':>14} {'SMAD':>12} {'minima':>7} {'pairs':>6} {'pers. range':>12}"
+        lines = [head]
+        for r in self.rows:
+            lines.append(
+                f"{r['dims']:>4} {r['grid']:>14} {r['smad']:>12.6g} {r['n_minima']:>7} {r['n_pairs']:>6} "
+                f"{r['persistence_range']:>12.6g}"
+            )
+        return "\n".join(lines)
+
+
+_DEFAULT_RES = {1: 41, 2: 41, 3: 21, 4: 11, 5: 9}
+
+
+def dimension_sweep(
+    objective: Objective,
+    dims: Sequence[int] = (2, 3, 4, 5),
+    *,
+    span: float = 1.0,
+    resolution: dict[int, int] | None = None,
+    directions: Directions | None = None,
+    seed: int = 0,
+) -> DimensionSweep:
+    """Landscapes along the top-n directions for each n in ``dims`` (Hessian eigenvectors by default, computed
+    once for the largest n), with their SMAD, number of minima and persistence: basins that look separated in
+    a low-dimensional slice may join through the extra dimensions (the paper's "phantom barriers")."""
+    from .evaluate import grid_landscape
+    from .topology import merge_tree, pairs_from_tree, persistence_range, smad
+
+    dims = sorted({int(x) for x in dims})
+    if not dims or dims[0] < 1:
+        raise InputError(f"dims: expected positive integers, got {dims}.")
+    res = {**_DEFAULT_RES, **(resolution or {})}
+    if directions is None:
+        from .hessian import hessian_directions
+
+        directions = hessian_directions(objective, max(dims), seed=seed)
+    d = as_directions(objective, directions)
+    if d.n < max(dims):
+        raise InputError(f"directions: {d.n} given, the sweep needs {max(dims)}.")
+    rows = []
+    for n in dims:
+        r = res.get(n, 7)
+        ls = grid_landscape(objective, d.vectors[:n], span=span, resolution=r, progress=False)
+        tree = merge_tree(ls.values)
+        pairs = pairs_from_tree(tree)
+        rows.append(
+            {
+                "dims": n,
+                "grid": "x".join([str(r)] * n),
+                "smad": smad(tree),
+                "n_minima": tree.n_minima,
+                "n_pairs": int(np.isfinite(pairs[:, 1]).sum()),
+                "persistence_range": persistence_range(pairs),
+            }
+        )
+    ev = tuple(float(x) for x in d.eigenvalues) if d.eigenvalues is not None else ()
+    return DimensionSweep(tuple(rows), ev)
