@@ -1,0 +1,80 @@
+"""Helpers shared by the case-study examples: one run folder per model with a landscape, summary and report."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from landform import Objective, grid_landscape, hessian_directions, hessian_trace
+from landform.metrics import robust_smad, sharpness
+from landform.report import build_report
+from landform.store import atomic_write_json
+from landform.topology import merge_tree, pairs_from_tree, persistence_range, smad
+
+
+def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    model.eval()
+    with torch.no_grad():
+        return float((model(x).argmax(1) == y).float().mean())
+
+
+def analyse_model(
+    name: str,
+    model: torch.nn.Module,
+    train: tuple[torch.Tensor, torch.Tensor],
+    out: Path,
+    *,
+    seeds: tuple[int, ...] = (0, 1, 2),
+    span: float = 1.0,
+    resolution: int = 21,
+    info: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Hessian-direction landscape, SMAD with its spread over data subsamples, trace, lambda_max,
+    sharpness; writes out/<name>/ with summary.json and report.html and returns the summary."""
+    t0 = time.perf_counter()
+    run = out / name
+    run.mkdir(parents=True, exist_ok=True)
+    obj = Objective(model, train, torch.nn.functional.cross_entropy)
+    d = hessian_directions(obj, 2, seed=0)
+    ls = grid_landscape(obj, d, span=span, resolution=resolution, out=str(run / "landscape"), progress=False)
+    tree = merge_tree(ls.values)
+    pairs = pairs_from_tree(tree)
+    np.save(run / "persistence.npy", pairs)
+    rob = robust_smad(obj, seeds=seeds, data_fraction=0.8, directions="hessian", span=span, resolution=resolution)
+    tr = hessian_trace(obj, n_hvp=30, seed=0)
+    summary = {
+        "recipe": {"name": name, **(info or {})},
+        "landscape": ls.summary(),
+        "directions": {k: v for k, v in ls.directions.items() if k != "fingerprint"},
+        "topology": {
+            "smad": smad(tree),
+            "n_minima": tree.n_minima,
+            "n_saddles": int(tree.saddles.size),
+            "persistence_range": persistence_range(pairs),
+        },
+        "robust_smad": rob.summary(),
+        "hessian": {
+            "top_eigenvalues": [float(x) for x in d.eigenvalues],
+            "trace": tr.value,
+            "trace_stderr": tr.stderr,
+            "trace_n_hvp": tr.n_hvp,
+        },
+        "sharpness": {
+            "average": sharpness(obj, rho=0.05, kind="average").value,
+            "worst": sharpness(obj, rho=0.05, kind="worst").value,
+            "rho": 0.05,
+        },
+        "timings": {"total_s": time.perf_counter() - t0},
+    }
+    atomic_write_json(run / "summary.json", summary)
+    build_report(run)
+    return summary
+
+
+def write_table(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.write_text(json.dumps(rows, indent=1, default=float))
