@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shared import accuracy, analyse_model, write_table  # noqa: E402
+from _shared import accuracy, analyse_model, fit, write_table  # noqa: E402
 
 from landform.recipes.digits import DigitsCNN, load_digits_tensors  # noqa: E402
 
@@ -49,18 +49,7 @@ def train(regime: str, seed: int = 0):
     (xtr, ytr), (xte, yte) = load_digits_tensors(seed=0)
     if n is not None:
         xtr, ytr = xtr[:n], ytr[:n]
-    model = DropoutCNN(p)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=wd)
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        model.train()
-        perm = torch.randperm(len(ytr), generator=g)
-        for i in range(0, len(ytr), bs):
-            idx = perm[i : i + bs]
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(xtr[idx]), ytr[idx]).backward()
-            opt.step()
-    model.eval()
+    model = fit(DropoutCNN(p), xtr, ytr, epochs=epochs, batch_size=bs, weight_decay=wd, seed=seed)
     return model, (xtr, ytr), accuracy(model, xtr, ytr), accuracy(model, xte, yte)
 
 
@@ -69,6 +58,7 @@ def main() -> None:
     ap.add_argument("--out", default="examples-runs/fit_regimes")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--resolution", type=int, default=21)
+    ap.add_argument("--span", type=float, default=1.0, help="half-width of the grid along the unit eigenvectors")
     args = ap.parse_args()
     out = Path(args.out)
     t0 = time.perf_counter()
@@ -82,6 +72,7 @@ def main() -> None:
             out,
             seeds=tuple(range(args.seeds)),
             resolution=args.resolution,
+            span=args.span,
             info={"train_accuracy": acc_tr, "test_accuracy": acc_te},
         )
         rob = s["robust_smad"]
@@ -98,7 +89,9 @@ def main() -> None:
                 "sharpness_worst": s["sharpness"]["worst"],
             }
         )
-    print(f"{'regime':9s} {'train':>6s} {'test':>6s} {'SMAD':>10s} {'SMAD mean +- sd (subsamples)':>30s} {'trace':>9s} {'lmax':>8s} {'sharp.':>8s}")
+    print(
+        f"{'regime':9s} {'train':>6s} {'test':>6s} {'SMAD':>10s} {'SMAD mean +- sd (subsamples)':>30s} {'trace':>9s} {'lmax':>8s} {'sharp.':>8s}"
+    )
     for r in rows:
         print(
             f"{r['regime']:9s} {r['train_acc']:6.3f} {r['test_acc']:6.3f} {r['smad']:10.4g} "

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shared import accuracy, analyse_model, write_table  # noqa: E402
+from _shared import accuracy, analyse_model, fit, write_table  # noqa: E402
 
 from landform.recipes.digits import load_digits_tensors  # noqa: E402
 
@@ -52,18 +52,7 @@ class SmallResNet(nn.Module):
 def train(skip: bool, seed: int, epochs: int):
     torch.manual_seed(seed)
     (xtr, ytr), (xte, yte) = load_digits_tensors(seed=0)
-    model = SmallResNet(skip)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        model.train()
-        perm = torch.randperm(len(ytr), generator=g)
-        for i in range(0, len(ytr), 64):
-            idx = perm[i : i + 64]
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(xtr[idx]), ytr[idx]).backward()
-            opt.step()
-    model.eval()
+    model = fit(SmallResNet(skip), xtr, ytr, epochs=epochs, batch_size=64, seed=seed)
     return model, (xtr, ytr), accuracy(model, xtr, ytr), accuracy(model, xte, yte)
 
 
@@ -72,6 +61,7 @@ def main() -> None:
     ap.add_argument("--out", default="examples-runs/skip_connections")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--resolution", type=int, default=21)
+    ap.add_argument("--span", type=float, default=1.0, help="half-width of the grid along the unit eigenvectors")
     ap.add_argument("--epochs", type=int, default=8)
     args = ap.parse_args()
     out = Path(args.out)
@@ -81,7 +71,7 @@ def main() -> None:
         for seed in range(args.seeds):
             model, data, acc_tr, acc_te = train(skip, seed, args.epochs)
             name = f"{'skip' if skip else 'noskip'}-seed{seed}"
-            s = analyse_model(name, model, data, out, seeds=(0, 1), resolution=args.resolution,
+            s = analyse_model(name, model, data, out, seeds=(0, 1), resolution=args.resolution, span=args.span,
                               info={"train_accuracy": acc_tr, "test_accuracy": acc_te})  # fmt: skip
             rows.append(
                 {

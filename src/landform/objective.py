@@ -363,7 +363,9 @@ class Objective:
         try:
             clone = copy.deepcopy(self.model)
         except Exception as exc:  # some models hold handles that cannot be copied
-            warnings.warn(f"private_copy: the model cannot be deep-copied ({exc}); using functional_call.", stacklevel=3)
+            warnings.warn(
+                f"private_copy: the model cannot be deep-copied ({exc}); using functional_call.", stacklevel=3
+            )
             return None
         clone.eval()
         named = dict(clone.named_parameters())

@@ -20,6 +20,23 @@ def _find(uf, x):
     return x
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _touch(u, uf, rank, roots, n_roots, low, low_rank):
+    """Account for neighbour u of the vertex being swept: its lowest swept neighbour and the distinct
+    components (union-find roots) its swept neighbours belong to."""
+    if uf[u] >= 0:
+        if rank[u] < low_rank:
+            low_rank = rank[u]
+            low = u
+        ru = _find(uf, u)
+        for j in range(n_roots):
+            if roots[j] == ru:
+                return n_roots, low, low_rank
+        roots[n_roots] = ru
+        n_roots += 1
+    return n_roots, low, low_rank
+
+
 @njit(cache=True, nogil=True)
 def sweep(order, shape, offsets, indptr, indices, use_csr):  # pragma: no cover - compiled
     """Run the sweep.
@@ -83,20 +100,7 @@ def sweep(order, shape, offsets, indptr, indices, use_csr):  # pragma: no cover 
         low_rank = r
         if use_csr:
             for e in range(indptr[v], indptr[v + 1]):
-                u = indices[e]
-                if uf[u] >= 0:
-                    if rank[u] < low_rank:
-                        low_rank = rank[u]
-                        low = u
-                    ru = _find(uf, u)
-                    seen = False
-                    for j in range(n_roots):
-                        if roots[j] == ru:
-                            seen = True
-                            break
-                    if not seen:
-                        roots[n_roots] = ru
-                        n_roots += 1
+                n_roots, low, low_rank = _touch(indices[e], uf, rank, roots, n_roots, low, low_rank)
         else:
             rem = v
             for d in range(ndim):
@@ -111,21 +115,8 @@ def sweep(order, shape, offsets, indptr, indices, use_csr):  # pragma: no cover 
                         ok = False
                         break
                     u += offsets[k, d] * strides[d]
-                if not ok:
-                    continue
-                if uf[u] >= 0:
-                    if rank[u] < low_rank:
-                        low_rank = rank[u]
-                        low = u
-                    ru = _find(uf, u)
-                    seen = False
-                    for j in range(n_roots):
-                        if roots[j] == ru:
-                            seen = True
-                            break
-                    if not seen:
-                        roots[n_roots] = ru
-                        n_roots += 1
+                if ok:
+                    n_roots, low, low_rank = _touch(u, uf, rank, roots, n_roots, low, low_rank)
         if n_roots == 0:  # a minimum: a new component
             uf[v] = v
             birth[v] = v
