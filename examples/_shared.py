@@ -12,34 +12,10 @@ import torch
 
 from landform import Objective, grid_landscape, hessian_directions, hessian_trace
 from landform.metrics import robust_smad, sharpness
+from landform.recipes.digits import fit_classifier as fit  # noqa: F401  (the examples' training loop)
 from landform.report import build_report
 from landform.store import atomic_write_json
 from landform.topology import merge_tree, pairs_from_tree, persistence_range, smad
-
-
-def fit(
-    model: torch.nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    epochs: int,
-    batch_size: int,
-    lr: float = 3e-3,
-    weight_decay: float = 0.0,
-    seed: int = 0,
-) -> torch.nn.Module:
-    """Adam on cross-entropy with seeded shuffling; returns the model in eval mode."""
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        model.train()
-        perm = torch.randperm(len(y), generator=g)
-        for i in range(0, len(y), batch_size):
-            idx = perm[i : i + batch_size]
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-    return model.eval()
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:

@@ -91,6 +91,16 @@ def test_report_renders_in_chromium(tmp_path, ndim):
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
+            fetched = []
+
+            def route(r):
+                fetched.append(r.request.url)
+                if r.request.url.startswith(("file:", "data:")):
+                    r.continue_()
+                else:
+                    r.abort()
+
+            page.route("**/*", route)
             page.goto(path.resolve().as_uri())
             page.wait_for_load_state("load")
             page.wait_for_timeout(800)
@@ -111,6 +121,8 @@ def test_report_renders_in_chromium(tmp_path, ndim):
             for pid, n_children, height in plots:
                 assert n_children > 0 and height > 200, pid
             assert page.inner_text("#summary").count("SMAD") == 1
+            external = [u for u in fetched if not u.startswith(("file:", "data:"))]
+            assert external == [], f"the report fetched {external}"
             shots = Path(os.environ.get("LANDFORM_SCREENSHOTS", tmp_path))
             shots.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(shots / f"report-{ndim}d.png"), full_page=True)

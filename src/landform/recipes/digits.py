@@ -13,7 +13,7 @@ from torch import nn
 
 from . import Recipe
 
-__all__ = ["DigitsCNN", "load_digits_tensors", "train_digits_cnn", "recipe"]
+__all__ = ["DigitsCNN", "load_digits_tensors", "fit_classifier", "train_digits_cnn", "recipe"]
 
 
 class DigitsCNN(nn.Module):
@@ -48,6 +48,31 @@ def load_digits_tensors(test_fraction: float = 0.2, seed: int = 0):
     return (x[train], y[train]), (x[test], y[test])
 
 
+def fit_classifier(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float = 3e-3,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+) -> nn.Module:
+    """Adam on cross-entropy, shuffled by a generator seeded with ``seed``; returns the model in eval mode."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        model.train()
+        perm = torch.randperm(len(y), generator=gen)
+        for i in range(0, len(y), batch_size):
+            idx = perm[i : i + batch_size]
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+    return model.eval()
+
+
 def train_digits_cnn(
     epochs: int = 15, seed: int = 0, width: int = 8, lr: float = 3e-3, batch_size: int = 64
 ) -> tuple[DigitsCNN, dict]:
@@ -55,17 +80,8 @@ def train_digits_cnn(
     torch.manual_seed(seed)
     (xtr, ytr), (xte, yte) = load_digits_tensors(seed=seed)
     model = DigitsCNN(width)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    gen = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
-    for _ in range(epochs):
-        model.train()
-        perm = torch.randperm(len(ytr), generator=gen)
-        for i in range(0, len(ytr), batch_size):
-            idx = perm[i : i + batch_size]
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(xtr[idx]), ytr[idx]).backward()
-            opt.step()
+    fit_classifier(model, xtr, ytr, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
     model.eval()
     with torch.no_grad():
         acc_tr = float((model(xtr).argmax(1) == ytr).float().mean())
