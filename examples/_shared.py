@@ -34,20 +34,32 @@ def analyse_model(
     span: float = 1.0,
     resolution: int = 21,
     info: dict[str, Any] | None = None,
+    loss_fn: Any = None,
+    n_hvp: int = 30,
+    with_sharpness: bool = True,
+    progress: bool = False,
+    tol: float = 1e-5,
 ) -> dict[str, Any]:
-    """Hessian-direction landscape, SMAD with its spread over data subsamples, trace, lambda_max,
-    sharpness; writes out/<name>/ with summary.json and report.html and returns the summary."""
+    """Hessian-direction landscape, SMAD with its spread over data subsamples (``seeds``; none = skipped),
+    trace, lambda_max, sharpness; writes out/<name>/ with summary.json and report.html and returns the
+    summary. ``loss_fn`` defaults to cross-entropy."""
     t0 = time.perf_counter()
     run = out / name
     run.mkdir(parents=True, exist_ok=True)
-    obj = Objective(model, train, torch.nn.functional.cross_entropy)
-    d = hessian_directions(obj, 2, seed=0)
-    ls = grid_landscape(obj, d, span=span, resolution=resolution, out=str(run / "landscape"), progress=False)
+    obj = Objective(model, train, loss_fn or torch.nn.functional.cross_entropy)
+    d = hessian_directions(obj, 2, seed=0, tol=tol)
+    t_dirs = time.perf_counter() - t0
+    ls = grid_landscape(obj, d, span=span, resolution=resolution, out=str(run / "landscape"), progress=progress)
+    t_grid = time.perf_counter() - t0 - t_dirs
     tree = merge_tree(ls.values)
     pairs = pairs_from_tree(tree)
     np.save(run / "persistence.npy", pairs)
-    rob = robust_smad(obj, seeds=seeds, data_fraction=0.8, directions="hessian", span=span, resolution=resolution)
-    tr = hessian_trace(obj, n_hvp=30, seed=0)
+    rob = (
+        robust_smad(obj, seeds=seeds, data_fraction=0.8, directions="hessian", span=span, resolution=resolution)
+        if seeds
+        else None
+    )
+    tr = hessian_trace(obj, n_hvp=n_hvp, seed=0)
     summary = {
         "recipe": {"name": name, **(info or {})},
         "landscape": ls.summary(),
@@ -58,7 +70,7 @@ def analyse_model(
             "n_saddles": int(tree.saddles.size),
             "persistence_range": persistence_range(pairs),
         },
-        "robust_smad": rob.summary(),
+        "robust_smad": rob.summary() if rob is not None else None,
         "hessian": {
             "top_eigenvalues": [float(x) for x in d.eigenvalues],
             "trace": tr.value,
@@ -69,8 +81,10 @@ def analyse_model(
             "average": sharpness(obj, rho=0.05, kind="average").value,
             "worst": sharpness(obj, rho=0.05, kind="worst").value,
             "rho": 0.05,
-        },
-        "timings": {"total_s": time.perf_counter() - t0},
+        }
+        if with_sharpness
+        else None,
+        "timings": {"total_s": time.perf_counter() - t0, "directions_s": t_dirs, "grid_s": t_grid},
     }
     atomic_write_json(run / "summary.json", summary)
     build_report(run)

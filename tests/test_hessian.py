@@ -269,3 +269,23 @@ def test_bad_input():
 
     with pytest.raises(NonFiniteError, match="NaN"):
         Objective(model, (x, y), nan_loss).hvp(torch.ones(obj.num_params, dtype=torch.float64))
+
+
+def test_float32_basis_and_memory_guard(monkeypatch, mlp_problem):
+    """A float32 Lanczos basis (used for millions of parameters) gives the same pairs; a budget whose basis
+    cannot fit in free memory is refused with the largest that fits, and the default budget shrinks."""
+    import landform.hessian as H
+
+    model, data, loss_fn = mlp_problem
+    obj = Objective(model, data, loss_fn)
+    ref = hessian_eigenpairs(obj, 2, tol=1e-6)
+    monkeypatch.setattr(H, "_FLOAT64_BASIS_LIMIT", 0)
+    assert H._basis_dtype(obj.num_params, 10, obj.device) == torch.float32
+    got = hessian_eigenpairs(obj, 2, tol=1e-6)
+    np.testing.assert_allclose(got.values, ref.values, rtol=1e-5)
+    assert np.all(got.residuals < 1e-4)
+    monkeypatch.setattr(H, "_available_memory", lambda device: 4 * obj.num_params * 10)  # room for 8 float32 rows
+    with pytest.raises(InputError, match=r"max_hvp=8 or fewer"):
+        hessian_eigenpairs(obj, 2, max_hvp=20)
+    with pytest.warns(UserWarning, match="so the budget is 8"):
+        hessian_eigenpairs(obj, 2, tol=1e-12)

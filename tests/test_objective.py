@@ -108,3 +108,28 @@ def test_theta_of_wrong_shape(mlp_problem):
         obj.loss(torch.zeros(3))
     with pytest.raises(InputError, match=r"\(B, "):
         obj.loss_batch(torch.zeros(obj.num_params))
+
+
+class _TwoInputs(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(4, 3)
+        self.b = nn.Linear(2, 3)
+
+    def forward(self, x, w):
+        return self.a(x) * torch.tanh(self.b(w))
+
+
+@pytest.mark.parametrize("as_dict", [False, True])
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_a_single_pair_with_several_inputs(as_dict, batch_size):
+    """((x, w), y) and ({"x": x, "w": w}, y) are one data set, not two batches, and split by batch_size."""
+    torch.manual_seed(0)
+    model = _TwoInputs()
+    x, w, y = torch.randn(20, 4), torch.randn(20, 2), torch.randint(0, 3, (20,))
+    inputs = {"x": x, "w": w} if as_dict else (x, w)
+    obj = Objective(model, (inputs, y), nn.functional.cross_entropy, batch_size=batch_size)
+    assert obj.num_samples == 20
+    with torch.no_grad():
+        want = float(nn.functional.cross_entropy(model(x, w), y))
+    assert obj.loss() == pytest.approx(want, rel=1e-6)

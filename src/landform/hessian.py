@@ -119,6 +119,7 @@ def lanczos(
     tol: float = 0.0,
     check_every: int = 1,
     verify: Callable[[np.ndarray, np.ndarray, torch.Tensor, int], bool] | None = None,
+    basis_dtype: torch.dtype = torch.float64,
 ) -> tuple[np.ndarray, np.ndarray, torch.Tensor, int]:
     """Lanczos with full reorthogonalisation (twice per step).
 
@@ -127,11 +128,15 @@ def lanczos(
     rounding of the operator (float32 HVPs), so when it passes, ``verify(alpha, beta, V, m)`` (if given) may
     measure the true residuals and return False to go on with a ten times stricter estimate.
 
+    The basis is stored in ``basis_dtype`` (float32 halves its memory for models with millions of
+    parameters; the iteration itself runs in float64) and its rows are allocated uninitialised, so memory
+    grows with the steps actually taken.
+
     Returns ``(alpha, beta, V, m)``: the tridiagonal coefficients, the basis (m, P) and its size m.
     """
     P = v0.numel()
     steps = min(steps, P)
-    V = torch.zeros(steps, P, dtype=torch.float64, device=v0.device)
+    V = torch.empty(steps, P, dtype=basis_dtype, device=v0.device)
     alpha = np.zeros(steps)
     beta = np.zeros(steps)
     q = v0.to(torch.float64)
@@ -144,7 +149,10 @@ def lanczos(
         alpha[j] = a
         m = j + 1
         for _ in range(2):
-            w = w - V[:m].T @ (V[:m] @ w)
+            if basis_dtype == torch.float64:
+                w = w - V[:m].T @ (V[:m] @ w)
+            else:
+                w = w - (V[:m].T @ (V[:m] @ w.to(basis_dtype))).to(torch.float64)
         b = float(w.norm())
         beta[j] = b
         if b <= 1e-12 * max(1.0, abs(a)):
@@ -194,7 +202,10 @@ def hessian_eigenpairs(
     seed : int
         Seed of the start vector.
     max_hvp : int, optional
-        HVP budget (default ``min(P, max(30 k, 60))``); pairs not converged within it are warned about.
+        HVP budget (default ``min(P, max(30 k, 60))``, lowered with a warning when its basis would not fit in
+        memory); pairs not converged within it are warned about. The Lanczos basis is kept in float64 up to
+        2 GiB and in float32 beyond (models with millions of parameters); a budget whose basis cannot fit in
+        free memory is refused with the largest one that fits.
     mode : {"rev", "fwd"}
         HVP mode (see :meth:`Objective.hvp`).
 
@@ -222,6 +233,9 @@ def hessian_eigenpairs(
     budget = min(P, max(30 * k, 60)) if max_hvp is None else int(max_hvp)
     if budget < k:
         raise InputError(f"max_hvp: expected at least k={k}, got {max_hvp}.")
+    if max_hvp is None:
+        budget = _fit_budget(P, budget, objective.device)
+    basis_dtype = _basis_dtype(P, budget, objective.device)
     counter = [0]
     matvec = _hvp_operator(objective, mode, counter)
     gen = torch.Generator().manual_seed(int(seed))
@@ -232,7 +246,7 @@ def hessian_eigenpairs(
     def ritz(alpha: np.ndarray, beta: np.ndarray, V: torch.Tensor, m: int):
         theta, S = eigh_tridiagonal(alpha, beta[: m - 1]) if m > 1 else (alpha, np.ones((1, 1)))
         idx = _select(theta, min(k, m), which)
-        vecs = (torch.as_tensor(S[:, idx].T.copy(), device=V.device) @ V).contiguous()
+        vecs = (torch.as_tensor(S[:, idx].T.copy(), device=V.device, dtype=V.dtype) @ V).to(torch.float64)
         vecs = vecs / vecs.norm(dim=1, keepdim=True)
         pivot = vecs.abs().argmax(dim=1)  # deterministic signs: largest-magnitude entry positive
         vecs = vecs * torch.sign(vecs[torch.arange(vecs.shape[0]), pivot])[:, None]
@@ -248,7 +262,9 @@ def hessian_eigenpairs(
         last.update(m=m, vals=vals, vecs=vecs, res=res)
         return bool(len(vals) == k and np.all(res <= tol))
 
-    alpha, beta, V, m = lanczos(matvec, v0, budget, k=k, which=which, tol=tol * 0.5, verify=measure)
+    alpha, beta, V, m = lanczos(
+        matvec, v0, budget, k=k, which=which, tol=tol * 0.5, verify=measure, basis_dtype=basis_dtype
+    )
     if last.get("m") != m:
         measure(alpha, beta, V, m)
     vals, vecs, res = last["vals"], last["vecs"], last["res"]
@@ -271,6 +287,54 @@ def hessian_eigenpairs(
         converged=converged,
         which=which,
     )
+
+
+_FLOAT64_BASIS_LIMIT = 2 * 2**30  # bytes: above this a full float64 Lanczos basis is stored in float32
+
+
+def _available_memory(device: torch.device) -> int | None:
+    """Bytes free on ``device`` (CUDA: mem_get_info; CPU: MemAvailable of /proc/meminfo), or None if unknown."""
+    try:
+        if device.type == "cuda":
+            return int(torch.cuda.mem_get_info(device)[0])
+        if device.type == "cpu":
+            with open("/proc/meminfo") as fh:
+                for line in fh:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+    except (OSError, RuntimeError, ValueError):
+        return None
+    return None
+
+
+def _basis_dtype(P: int, steps: int, device: torch.device) -> torch.dtype:
+    """float64 unless the basis would pass 2 GiB; refuses a basis that cannot fit in free memory."""
+    steps = min(steps, P)
+    dtype = torch.float64 if steps * P * 8 <= _FLOAT64_BASIS_LIMIT else torch.float32
+    need = steps * P * (8 if dtype == torch.float64 else 4)
+    free = _available_memory(device)
+    if free is not None and need > 0.8 * free:
+        fit = max(1, int(0.8 * free / (P * 4)))
+        raise InputError(
+            f"hessian_eigenpairs: a Lanczos basis of {steps} vectors of {P:,} parameters needs "
+            f"{need / 2**30:.1f} GiB but {free / 2**30:.1f} GiB is free on {device}; pass max_hvp={fit} or fewer "
+            "(or a looser tol), or free memory."
+        )
+    return dtype
+
+
+def _fit_budget(P: int, steps: int, device: torch.device) -> int:
+    """The default HVP budget, lowered (with a warning) until its float32 basis fits in 80 % of free memory."""
+    free = _available_memory(device)
+    if free is None or min(steps, P) * P * 4 <= 0.8 * free:
+        return steps
+    fit = max(2, int(0.8 * free / (P * 4)))
+    warnings.warn(
+        f"hessian_eigenpairs: the default budget of {steps} HVPs would need a {steps * P * 4 / 2**30:.1f} GiB "
+        f"Lanczos basis; {free / 2**30:.1f} GiB is free, so the budget is {fit}.",
+        stacklevel=3,
+    )
+    return fit
 
 
 def _dtype_floor(dtype: torch.dtype) -> float:
@@ -374,9 +438,10 @@ def hessian_density(
     steps = min(n_steps, P)
     nodes = np.zeros((n_probes, steps))
     weights = np.zeros((n_probes, steps))
+    basis_dtype = _basis_dtype(P, steps, objective.device)
     for i in range(n_probes):
         z = _rademacher(gen, (P,), objective.device)
-        alpha, beta, _, m = lanczos(matvec, z, steps)
+        alpha, beta, _, m = lanczos(matvec, z, steps, basis_dtype=basis_dtype)
         theta, S = eigh_tridiagonal(alpha, beta[: m - 1]) if m > 1 else (alpha, np.ones((1, 1)))
         nodes[i, :m] = theta
         weights[i, :m] = S[0, :] ** 2 / n_probes

@@ -99,21 +99,36 @@ def _split_batch(batch: Any, index: int) -> _Batch:
     return _Batch(args, kwargs, target, n)
 
 
+def _is_single_pair(data: Any) -> bool:
+    """An (inputs, targets) pair of tensors: targets a tensor with a batch dimension, inputs a tensor or a
+    tuple/list/dict of tensors whose leading dimension is the same (a list of batches never ends in a bare
+    tensor, so this reading is unambiguous)."""
+    if not (isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[1], torch.Tensor)):
+        return False
+    inputs, target = data
+    if target.dim() == 0:
+        return False
+    leaves = list(inputs.values()) if isinstance(inputs, dict) else inputs if isinstance(inputs, (tuple, list)) else [inputs]
+    tensors = [v for v in leaves if isinstance(v, torch.Tensor)]
+    return bool(tensors) and all(v.dim() > 0 and v.shape[0] == target.shape[0] for v in tensors)
+
+
+def _slice_rows(x: Any, start: int, stop: int, n: int) -> Any:
+    if isinstance(x, torch.Tensor) and x.dim() > 0 and x.shape[0] == n:
+        return x[start:stop]
+    if isinstance(x, (tuple, list)):
+        return type(x)(_slice_rows(v, start, stop, n) for v in x)
+    if isinstance(x, dict):
+        return {k: _slice_rows(v, start, stop, n) for k, v in x.items()}
+    return x
+
+
 def _iter_batches(data: Any, batch_size: int | None) -> Iterator[Any]:
-    if (
-        isinstance(data, (tuple, list))
-        and len(data) == 2
-        and isinstance(data[0], torch.Tensor)
-        and isinstance(data[1], torch.Tensor)
-        and data[0].dim() > 0
-        and data[1].dim() > 0
-        and data[0].shape[0] == data[1].shape[0]
-    ):
-        x, y = data
-        n = x.shape[0]
+    if _is_single_pair(data):
+        n = int(data[1].shape[0])
         step = n if batch_size is None else int(batch_size)
         for start in range(0, n, step):
-            yield (x[start : start + step], y[start : start + step])
+            yield _slice_rows(tuple(data), start, start + step, n)
         return
     if isinstance(data, torch.Tensor) or not isinstance(data, Iterable):
         raise InputError(
