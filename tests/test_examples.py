@@ -19,7 +19,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
     [
         ("fit_regimes.py", ["--seeds", "2", "--resolution", "5"], "well-fit/report.html"),
         ("skip_connections.py", ["--seeds", "2", "--resolution", "5", "--epochs", "1"], "noskip-seed1/report.html"),
-        ("dimension_sweep.py", ["--small"], "sweep.json"),
+        ("dimension_sweep.py", ["--small", "--adaptive"], "sweep.json"),
         ("fit_regimes.py", ["--dataset", "mnist", "--seeds", "2", "--resolution", "5"], "overfit/report.html"),
         (
             "transformer.py",
@@ -59,5 +59,9 @@ def test_example_runs(tmp_path, script, args, check):
             assert [r["stage"] for r in rows] == ["pretrained", "finetuned"]
             assert all(0 <= r["test_acc"] <= 1 for r in rows)
     else:
-        rows = json.loads((out / "sweep.json").read_text())["rows"]
+        sweep = json.loads((out / "sweep.json").read_text())
+        rows = sweep["rows"]
         assert [r["dims"] for r in rows] == [2, 3, 4, 5]
+        assert all(1 <= r["n_significant"] <= r["n_minima"] for r in rows)
+        assert [a["dims"] for a in sweep["adaptive"]] == [2, 3, 4, 5]
+        assert all(a["adaptive_significant"] >= 1 and a["points"] >= 64 for a in sweep["adaptive"])

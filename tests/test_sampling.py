@@ -18,7 +18,7 @@ from landform import (
     scattered_landscape,
 )
 from landform.sampling import ScatteredLandscape
-from landform.topology import smad
+from landform.topology import persistence, smad
 
 
 @pytest.mark.parametrize("method", ["sobol", "random", "lhs", "ball"])
@@ -100,4 +100,7 @@ def test_dimension_sweep_matches_direct_grids():
     for r, res in zip(sweep.rows, (21, 11, 7), strict=True):
         ls = grid_landscape(obj, d.vectors[: r["dims"]], span=3.0, resolution=res, progress=False)
         assert r["smad"] == pytest.approx(smad(ls.values))
+        pairs = persistence(ls.values)
+        R = float(ls.values.max() - ls.values.min())
+        assert r["n_significant"] == int(((pairs[:, 1] - pairs[:, 0]) >= 0.02 * R).sum())
     assert "SMAD" in sweep.table() and sweep.eigenvalues[0] >= sweep.eigenvalues[1]

@@ -260,12 +260,12 @@ class DimensionSweep:
     eigenvalues: tuple[float, ...]
 
     def table(self) -> str:
-        head = f"{'dims':>4} {'grid':>14} {'SMAD':>12} {'minima':>7} {'pairs':>6} {'pers. range':>12}"
+        head = f"{'dims':>4} {'grid':>14} {'SMAD':>12} {'minima':>7} {'significant':>11} {'pairs':>6} {'pers. range':>12}"
         lines = [head]
         for r in self.rows:
             lines.append(
-                f"{r['dims']:>4} {r['grid']:>14} {r['smad']:>12.6g} {r['n_minima']:>7} {r['n_pairs']:>6} "
-                f"{r['persistence_range']:>12.6g}"
+                f"{r['dims']:>4} {r['grid']:>14} {r['smad']:>12.6g} {r['n_minima']:>7} {r['n_significant']:>11} "
+                f"{r['n_pairs']:>6} {r['persistence_range']:>12.6g}"
             )
         return "\n".join(lines)
 
@@ -281,10 +281,13 @@ def dimension_sweep(
     resolution: dict[int, int] | None = None,
     directions: Directions | None = None,
     seed: int = 0,
+    min_persistence: float = 0.02,
 ) -> DimensionSweep:
     """Landscapes along the top-n directions for each n in ``dims`` (Hessian eigenvectors by default, computed
     once for the largest n), with their SMAD, number of minima and persistence: basins that look separated in
-    a low-dimensional slice may join through the extra dimensions (the paper's "phantom barriers")."""
+    a low-dimensional slice may join through the extra dimensions (the paper's "phantom barriers").
+    ``n_significant`` counts the minima whose persistence is at least ``min_persistence`` x the loss range
+    (the global minimum included), the count :func:`adaptive_landscape` stabilises."""
     from .evaluate import grid_landscape
     from .topology import merge_tree, pairs_from_tree, persistence_range, smad
 
@@ -311,6 +314,7 @@ def dimension_sweep(
                 "grid": "x".join([str(r)] * n),
                 "smad": smad(tree),
                 "n_minima": tree.n_minima,
+                "n_significant": _signature(ls.values, None, None, min_persistence)[2],
                 "n_pairs": int(np.isfinite(pairs[:, 1]).sum()),
                 "persistence_range": persistence_range(pairs),
             }

