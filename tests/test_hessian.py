@@ -271,6 +271,7 @@ def test_bad_input():
         Objective(model, (x, y), nan_loss).hvp(torch.ones(obj.num_params, dtype=torch.float64))
 
 
+@pytest.mark.filterwarnings("ignore:hessian_eigenpairs.*did not reach")
 def test_float32_basis_and_memory_guard(monkeypatch, mlp_problem):
     """A float32 Lanczos basis (used for millions of parameters) gives the same pairs; a budget whose basis
     cannot fit in free memory is refused with the largest that fits, and the default budget shrinks."""
