@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _shared import analyse_model, write_table  # noqa: E402
 
-from landform.recipes.qm9 import TARGETS, load_qm9, scaled_l1, train_qm9  # noqa: E402
+from landform.recipes.qm9 import TARGETS, load_qm9, molecule_batches, scaled_l1, train_qm9  # noqa: E402
 
 
 def spearman(a, b) -> float:
@@ -60,9 +60,7 @@ def main() -> None:
         for arch in args.archs:
             t_run = time.perf_counter()
             model, train, _, info = train_qm9(arch, target, epochs=args.epochs, seed=args.seed, data=data)
-            (z, pos), y = train  # batches keep the double backward's memory (and time) in check
-            batches = [((z[i : i + args.batch], pos[i : i + args.batch]), y[i : i + args.batch])
-                       for i in range(0, len(y), args.batch)]  # fmt: skip
+            batches = molecule_batches(train, args.batch)  # keeps the double backward's memory (and time) in check
             s = analyse_model(
                 f"{arch}-{target}", model, batches, out, seeds=(), span=args.span, resolution=args.resolution,
                 info=info, loss_fn=scaled_l1(info["target_std"]), n_hvp=args.n_hvp, with_sharpness=False,

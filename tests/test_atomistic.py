@@ -226,3 +226,19 @@ def test_radius_graph_module_lengths():
     for (j, i), d in zip(ei.T.tolist(), w.tolist(), strict=True):
         assert d == pytest.approx(float((pos[i] - pos[j]).norm()), abs=1e-6) and d < 1.8
     assert len(list(itertools.chain(ei.T.tolist()))) == len(brute_radius(pos, batch, 1.8, 32))
+
+
+def test_molecule_batches_keep_the_loss():
+    pytest.importorskip("torch_geometric.nn.models")
+    from landform import Objective
+    from landform.recipes.qm9 import molecule_batches, schnet, scaled_l1
+
+    torch.manual_seed(0)
+    model = PaddedMolecules(schnet(hidden=8, interactions=1, gaussians=6, cutoff=2.0)).eval()
+    z, pos = _molecules(4, sizes=(4, 3, 5, 2, 6, 3, 4))
+    y = torch.randn(7)
+    pair = ((z, pos), y)
+    batches = molecule_batches(pair, 3)
+    assert [len(b[1]) for b in batches] == [3, 3, 1]
+    loss = scaled_l1(2.0)
+    assert Objective(model, batches, loss).loss() == pytest.approx(Objective(model, pair, loss).loss(), rel=1e-6)
