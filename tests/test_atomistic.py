@@ -231,7 +231,7 @@ def test_radius_graph_module_lengths():
 def test_molecule_batches_keep_the_loss():
     pytest.importorskip("torch_geometric.nn.models")
     from landform import Objective
-    from landform.recipes.qm9 import molecule_batches, schnet, scaled_l1
+    from landform.recipes.qm9 import molecule_batches, scaled_l1, schnet
 
     torch.manual_seed(0)
     model = PaddedMolecules(schnet(hidden=8, interactions=1, gaussians=6, cutoff=2.0)).eval()
