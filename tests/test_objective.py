@@ -133,3 +133,34 @@ def test_a_single_pair_with_several_inputs(as_dict, batch_size):
     with torch.no_grad():
         want = float(nn.functional.cross_entropy(model(x, w), y))
     assert obj.loss() == pytest.approx(want, rel=1e-6)
+
+
+class _Tied(nn.Module):
+    """One Linear registered under two names, as torch-geometric's SchNet shares its filter networks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(2, 3)
+        self.b = nn.Sequential(self.a, nn.Tanh())
+
+    def forward(self, x):
+        return self.b(x) + self.a(x)
+
+
+@pytest.mark.parametrize("private_copy", [False, True])
+def test_a_module_registered_twice_is_left_untouched(private_copy):
+    """torch.func.functional_call leaves a shared module holding the tensors it was given; landform must not."""
+    torch.manual_seed(0)
+    model = _Tied()
+    x, y = torch.randn(8, 2), torch.randint(0, 3, (8,))
+    before = _state(model)
+    weight = model.a.weight
+    obj = Objective(model, (x, y), nn.functional.cross_entropy, private_copy=private_copy)
+    obj.gradient(obj.theta0 + 1.0)
+    obj.hvp(torch.randn(obj.num_params))
+    obj.loss_batch(torch.stack([obj.theta0 + 0.5, obj.theta0]))
+    assert model.a.weight is weight and model.b[0].weight is weight and weight.requires_grad
+    after = _state(model)
+    assert all(torch.equal(before[0][k], after[0][k]) for k in before[0]) and before[1] == after[1]
+    with torch.no_grad():
+        assert obj.loss() == pytest.approx(float(nn.functional.cross_entropy(model(x), y)), rel=1e-6)

@@ -247,6 +247,12 @@ class Objective:
             # Frozen parameters and buffers are snapshotted so later changes to the model do not leak in.
             self._fixed = {n: p.detach().clone() for n, p in model.named_parameters() if n not in trainable}
             self._fixed.update({n: b.detach().clone() for n, b in model.named_buffers()})
+        # Modules registered under more than one name, with everything below them (None: no such module).
+        seen: dict[int, tuple[int, torch.nn.Module]] = {}
+        for _, mod in model.named_modules(remove_duplicate=False):
+            seen[id(mod)] = (seen.get(id(mod), (0, mod))[0] + 1, mod)
+        tied = {id(sub): sub for c, mod in seen.values() if c > 1 for sub in mod.modules()}
+        self._tied = list(tied.values()) or None
         self._private = self._make_private_copy() if private_copy else None
         self._batches = [
             _split_batch(_to_device(b, self.device), i) for i, b in enumerate(_iter_batches(data, batch_size))
@@ -273,7 +279,19 @@ class Objective:
         return self.layout.dtype
 
     def _call(self, params: dict[str, torch.Tensor], batch: _Batch) -> torch.Tensor:
-        out = functional_call(self.model, {**self._fixed, **params}, batch.args, batch.kwargs, strict=False)
+        if self._tied is None:
+            out = functional_call(self.model, {**self._fixed, **params}, batch.args, batch.kwargs, strict=False)
+        else:
+            # torch.func.functional_call does not put back the parameters of a module registered under two
+            # names (torch-geometric's SchNet shares its filter networks): it would leave the user's model
+            # holding our tensors. Put every parameter and buffer of those modules back ourselves.
+            saved = [(m, dict(m._parameters), dict(m._buffers)) for m in self._tied]
+            try:
+                out = functional_call(self.model, {**self._fixed, **params}, batch.args, batch.kwargs, strict=False)
+            finally:
+                for m, ps, bs in saved:
+                    m._parameters.update(ps)
+                    m._buffers.update(bs)
         return self.loss_fn(out, batch.target)
 
     # ------------------------------------------------------------------ data parallelism
