@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ import torch
 from .directions import Directions, as_directions
 from .errors import InputError
 from .objective import Objective
+from .results import ScatteredLandscape
 
 __all__ = [
     "sample_points",
@@ -91,67 +92,6 @@ def sample_points(n_points: int, dims: int, *, method: str = "sobol", span: Any 
     pts = lo + u * (hi - lo)
     centre = np.clip(np.zeros(dims), lo, hi)
     return np.vstack([centre, pts])
-
-
-@dataclass(frozen=True, eq=False)
-class ScatteredLandscape:
-    """Loss values at scattered points of a subspace: ``values[i]`` is the loss at
-    ``theta0 + sum_j points[i, j] * d_j``."""
-
-    values: np.ndarray
-    points: np.ndarray
-    directions: dict[str, Any] = field(default_factory=dict)
-    center_value: float = float("nan")
-    provenance: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ndim(self) -> int:
-        return int(self.points.shape[1])
-
-    def merge_tree(self, k: int | None = None):
-        from .topology import merge_tree
-
-        return merge_tree(self.values, points=self.points, k=k)
-
-    def persistence(self, k: int | None = None) -> np.ndarray:
-        from .topology import persistence
-
-        return persistence(self.values, points=self.points, k=k)
-
-    def smad(self, k: int | None = None, **kwargs: Any) -> float:
-        from .topology import smad
-
-        return smad(self.values, points=self.points, k=k, **kwargs)
-
-    def save(self, path: str) -> None:
-        """Write an ``.npz`` (values, points, JSON metadata) atomically."""
-        import io
-        import json
-
-        from .store import SCHEMA_VERSION, atomic_write_bytes
-
-        meta = {
-            "format": "landform.scattered",
-            "schema_version": SCHEMA_VERSION,
-            "directions": self.directions,
-            "center_value": self.center_value,
-            "provenance": self.provenance,
-        }
-        buf = io.BytesIO()
-        np.savez(buf, values=self.values, points=self.points, meta=np.asarray(json.dumps(meta, default=str)))
-        atomic_write_bytes(path, buf.getvalue())
-
-    @classmethod
-    def load(cls, path: str) -> ScatteredLandscape:
-        import json
-
-        z = np.load(path, allow_pickle=False)
-        meta = json.loads(str(z["meta"]))
-        if meta.get("format") != "landform.scattered":
-            from .errors import StoreError
-
-            raise StoreError(f"{path}: not a landform scattered landscape.")
-        return cls(z["values"], z["points"], meta["directions"], meta["center_value"], meta["provenance"])
 
 
 def _eval_coords(objective: Objective, D: torch.Tensor, coords: np.ndarray) -> np.ndarray:
