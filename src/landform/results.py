@@ -502,7 +502,8 @@ class SavedDirections:
     """Directions as saved in a run folder: ``vectors[i]`` is direction i over the trainable parameters.
 
     ``spec``, ``dims`` and ``seed`` are the request that produced them (the run reuses them only for the same
-    request); ``kind``, ``normalization``, ``eigenvalues`` and ``extra`` describe them.
+    request); ``kind``, ``normalization``, ``eigenvalues`` and ``extra`` describe them; ``key`` identifies the
+    objective and request they were computed for (None in files of landform 0.1).
     """
 
     vectors: np.ndarray
@@ -513,6 +514,7 @@ class SavedDirections:
     extra: dict[str, Any] = field(default_factory=dict)
     spec: str | None = None
     dims: int | None = None
+    key: str | None = None
 
     def matches(self, spec: str, dims: int, seed: int) -> bool:
         """True when these directions answer the request (spec, dims, seed)."""
@@ -531,6 +533,7 @@ def save_directions(path: str | os.PathLike, d: SavedDirections) -> None:
         "normalization": d.normalization,
         "eigenvalues": None if d.eigenvalues is None else [float(x) for x in d.eigenvalues],
         "extra": d.extra,
+        "key": d.key,
     }
     _write_npz(path, meta, vectors=np.asarray(d.vectors))
 
@@ -551,6 +554,7 @@ def load_directions(path: str | os.PathLike) -> SavedDirections:
         meta.get("extra") or {},
         meta.get("spec"),
         meta.get("dims"),
+        meta.get("key"),
     )
 
 
@@ -638,9 +642,9 @@ class TopologySummary:
     """Topology of a run's landscape (its merge tree on the grid's axis graph)."""
 
     smad: float
-    n_minima: int
-    n_saddles: int
-    persistence_range: float
+    n_minima: int | None = None
+    n_saddles: int | None = None
+    persistence_range: float | None = None
     value_range: float | None = None
     graph: str | None = None
 
@@ -749,13 +753,16 @@ class RunResult:
         """Read a ``summary.json`` document; version 1 (no ``format`` key) is landform 0.1's summary."""
         where = Path(path) / "summary.json"
         if not isinstance(d, dict):
-            raise StoreError(f"{where}: expected a JSON object; rerun the same `landform analyze` command.")
-        version = _check_format(d, RUN_FORMAT, RUN_SCHEMA_VERSION, where, legacy=True) or 1
-        if not isinstance(d.get("landscape"), dict) or "shape" not in d["landscape"]:
             raise StoreError(
-                f"{where}: not a landform run summary this version can read (no 'landscape' section). To convert "
-                "the folder, run the same `landform analyze` command again with --out pointing at it: the saved "
-                "landscape and directions are reused, and summary.json is rewritten in the current format."
+                f"{where}: expected a JSON object, got {type(d).__name__}. To convert the folder, run the same "
+                "`landform analyze` command again with --out pointing at it (the saved landscape is reused)."
+            )
+        version = _check_format(d, RUN_FORMAT, RUN_SCHEMA_VERSION, where, legacy=True) or 1
+        if not isinstance(d.get("landscape", {}), dict):
+            raise StoreError(
+                f"{where}: its 'landscape' section is not an object, so this is not a landform run summary this "
+                "version can read. To convert the folder, run the same `landform analyze` command again with --out "
+                "pointing at it: the saved landscape and directions are reused and summary.json is rewritten."
             )
         return cls(
             path=Path(path),
@@ -763,7 +770,7 @@ class RunResult:
             landform_version=d.get("landform_version"),
             config=d.get("config") or {},
             recipe=d.get("recipe") or {},
-            landscape_summary=d["landscape"],
+            landscape_summary=d.get("landscape") or {},
             directions=d.get("directions") or {},
             span=d.get("span"),
             resolution=d.get("resolution"),

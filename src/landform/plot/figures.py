@@ -77,11 +77,13 @@ def plot_contour(
     mark_minima: bool = True,
     cmap: str = "viridis",
     colorbar: bool = True,
+    tree: MergeTree | None = None,
 ):
     """2-D landscape as filled contours: ``values[i, j]`` at ``(axes[0][i], axes[1][j])``.
 
-    The centre (θ₀) is marked with a cross and the merge-tree minima with triangles. ``log=True`` uses a
-    logarithmic colour scale (values must be positive).
+    The centre (θ₀) is marked with a cross and the merge-tree minima with triangles (of ``tree`` when given,
+    the landscape's saved merge tree, else computed). ``log=True`` uses a logarithmic colour scale (values must
+    be positive).
     """
     from matplotlib import colors
 
@@ -100,7 +102,7 @@ def plot_contour(
     ax.contour(ls.axes[0], ls.axes[1], v.T, levels=cs.levels[::3], colors="k", linewidths=0.4, alpha=0.5, norm=norm)
     ax.scatter([0.0], [0.0], marker="x", color="white", s=60, lw=2, zorder=4, label="centre (θ₀)")
     if mark_minima and ls.complete and ls.n_nonfinite == 0:
-        tree = merge_tree(ls.values)
+        tree = tree if tree is not None else merge_tree(ls.values)
         ij = tree.coordinates(tree.minima)
         ax.scatter(
             ls.axes[0][ij[:, 0]],
@@ -360,20 +362,36 @@ def plot_density(density: Any, ax: Any = None, *, log: bool = True):
     return ax
 
 
-def plot_comparison(summaries: dict[str, dict[str, Any]], ax: Any = None, *, metrics: Sequence[str] | None = None):
+def plot_comparison(runs: dict[str, Any], ax: Any = None, *, metrics: Sequence[str] | None = None):
     """Several runs side by side: one group of bars per run, one bar per metric (each metric scaled to its
-    largest magnitude across runs; the raw values are written on the bars)."""
-    if not summaries:
+    largest magnitude across runs; the raw values are written on the bars).
+
+    ``runs`` maps a name to a :class:`~landform.results.RunResult` (see :func:`landform.run.load_run`) or to a
+    ``summary.json`` document."""
+    from pathlib import Path
+
+    from ..results import HessianSummary, RunResult, TopologySummary, _typed
+
+    if not runs:
         raise InputError("plot_comparison: no runs given.")
 
-    def get(s: dict[str, Any], m: str) -> float:
-        topo = s.get("topology") or {}
-        h = s.get("hessian") or {}
+    def as_run(s: Any) -> RunResult:
+        if isinstance(s, RunResult):
+            return s
+        if not isinstance(s, dict):
+            raise InputError(f"plot_comparison: expected RunResult or summary dicts, got {type(s).__name__}.")
+        topo = _typed(TopologySummary, s.get("topology"), "plot_comparison topology")
+        return RunResult(Path("."), topology=topo, hessian=_typed(HessianSummary, s.get("hessian") or {}, "hessian"))
+
+    summaries = {n: as_run(s) for n, s in runs.items()}
+
+    def get(r: RunResult, m: str) -> float | None:
+        topo, h = r.topology, r.hessian
         return {
-            "SMAD": topo.get("smad"),
-            "persistence range": topo.get("persistence_range"),
-            "λmax": (h.get("top_eigenvalues") or [None])[0],
-            "trace": h.get("trace"),
+            "SMAD": topo.smad if topo else None,
+            "persistence range": topo.persistence_range if topo else None,
+            "λmax": h.top_eigenvalues[0] if h.top_eigenvalues else None,
+            "trace": h.trace,
         }.get(m)
 
     metrics = list(metrics or ["SMAD", "persistence range", "λmax", "trace"])

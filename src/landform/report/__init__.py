@@ -1,10 +1,15 @@
 """A self-contained HTML report built from a run folder's saved results (no torch needed).
 
-``build_report(run_dir)`` reads ``summary.json``, the landscape store and the optional ``density.npz``,
-writes the static figures to ``run_dir/figures/*.png`` and one ``report.html`` that opens from disk with
-no network: the PNGs are embedded as data URIs and plotly.js is embedded once for the interactive views.
-An interrupted run (incomplete landscape, no summary) still gets a report that says which points are
-missing.
+``build_report(run_dir)`` opens the run through :func:`landform.results.load_run`: the summary, the landscape,
+the saved merge tree and persistence pairs and the optional density. It computes no topology of its own: the
+one merge tree is the run's (computed once only for a folder of landform 0.1, which did not save it), and the
+display simplification of a large tree is done once and shared by the static and interactive views. It writes
+the static figures to ``run_dir/figures/*.png`` and one ``report.html`` that opens from disk with no network:
+the PNGs are embedded as data URIs and plotly.js is embedded once for the interactive views. An interrupted
+run (incomplete landscape, no summary) still gets a report that says which points are missing.
+
+The page is the concatenation of :data:`SECTIONS`, each a function ``section(data: ReportData) -> str`` of
+HTML; to add a view, write such a function (in its own module) and insert it into the list.
 """
 
 from __future__ import annotations
@@ -14,15 +19,21 @@ import html
 import io
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..landscape import Landscape
-from ..store import atomic_write_bytes, load_landscape
+from ..results import RunResult, SavedDensity, atomic_write_bytes, load_run
+from ..topology import LandscapeProfile, MergeTree
 
-__all__ = ["build_report"]
+__all__ = ["build_report", "ReportData", "report_data", "SECTIONS"]
+
+_MAX_TREE_NODES = 200  # larger trees are drawn simplified
+_SHOWN_MINIMA = 60
 
 _CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 0 auto; max-width: 1180px;
@@ -41,6 +52,8 @@ pre { background: #f3f3f5; padding: 0.7em; overflow-x: auto; font-size: 0.85em; 
 """
 
 
+
+
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
@@ -55,13 +68,72 @@ def _fmt(x: Any, spec: str = ".6g") -> str:
     return html.escape(str(x))
 
 
-def _figures(ls: Landscape, summary: dict[str, Any], run_dir: Path) -> list[tuple[str, str, str]]:
+@dataclass
+class ReportData:
+    """Everything a report section may show, read once from the run folder."""
+
+    run_dir: Path
+    result: RunResult
+    landscape: Landscape
+    tree: MergeTree | None
+    pairs: np.ndarray | None
+    shown: MergeTree | None  # the tree as drawn (simplified when large)
+    note: str
+    profile: LandscapeProfile | None
+    density: SavedDensity | None
+    figures: list[tuple[str, str, str]] = field(default_factory=list)
+    t0: float = field(default_factory=time.perf_counter)
+
+    @property
+    def finite(self) -> bool:
+        return self.landscape.complete and self.landscape.n_nonfinite == 0
+
+
+def _display_tree(tree: MergeTree, pairs: np.ndarray) -> tuple[MergeTree, str]:
+    """The tree to draw: large trees keep their most persistent minima (one simplification, shared)."""
+    from ..topology import simplify
+
+    if tree.nodes.size <= _MAX_TREE_NODES:
+        return tree, ""
+    fin = pairs[np.isfinite(pairs[:, 1])]
+    pers = np.sort(fin[:, 1] - fin[:, 0])[::-1]
+    if not len(pers):
+        return tree, ""
+    thr = float(pers[min(len(pers) - 1, _SHOWN_MINIMA)])
+    shown = simplify(tree, np.nextafter(thr, np.inf))
+    return shown, (
+        f" (simplified: pairs with persistence ≤ {thr:.3g} cancelled, {shown.n_minima} of {tree.n_minima} minima shown)"
+    )
+
+
+def report_data(run_dir: str | Path, result: RunResult | None = None) -> ReportData:
+    """Read what the report shows from ``run_dir`` (``result``: the run's result when it is not saved yet)."""
+    from ..topology import landscape_profile, pairs_from_tree
+
+    run_dir = Path(run_dir)
+    if result is None:
+        result = load_run(run_dir, allow_unfinished=True)
+    ls = result.landscape()
+    tree = result.merge_tree(ls)
+    pairs = None
+    if tree is not None:
+        pairs = result.pairs()
+        if pairs is None:
+            pairs = pairs_from_tree(tree)
+    shown, note, prof = None, "", None
+    if tree is not None:
+        shown, note = _display_tree(tree, pairs)
+        prof = landscape_profile(shown)
+    return ReportData(run_dir, result, ls, tree, pairs, shown, note, prof, result.density())
+
+
+def _figures(data: ReportData) -> list[tuple[str, str, str]]:
     """(id, caption, base64 png) of every static figure that the saved results allow."""
     from matplotlib.figure import Figure
 
     from .. import plot as P
-    from ..topology import landscape_profile, merge_tree, pairs_from_tree, simplify
 
+    ls, run_dir = data.landscape, data.run_dir
     out: list[tuple[str, str, str]] = []
     figdir = run_dir / "figures"
     figdir.mkdir(exist_ok=True)
@@ -70,9 +142,9 @@ def _figures(ls: Landscape, summary: dict[str, Any], run_dir: Path) -> list[tupl
         fig = Figure(figsize=size, layout="constrained")
         ax = fig.add_subplot(projection=projection)
         draw(ax)
-        data = _png(fig)
-        atomic_write_bytes(figdir / f"{fid}.png", base64.b64decode(data))
-        out.append((fid, caption, data))
+        png = _png(fig)
+        atomic_write_bytes(figdir / f"{fid}.png", base64.b64decode(png))
+        out.append((fid, caption, png))
 
     finite = ls.complete and ls.n_nonfinite == 0
     if ls.ndim == 1 and finite:
@@ -82,22 +154,13 @@ def _figures(ls: Landscape, summary: dict[str, Any], run_dir: Path) -> list[tupl
             add(
                 "contour",
                 "Loss contours; axis 0 along x, axis 1 along y, minima marked.",
-                lambda ax: P.plot_contour(ls, ax),
+                lambda ax: P.plot_contour(ls, ax, tree=data.tree),
             )
             if np.nanmin(ls.values) > 0:
-                add("contour_log", "The same on a log colour scale.", lambda ax: P.plot_contour(ls, ax, log=True))
+                add("contour_log", "The same on a log colour scale.", lambda ax: P.plot_contour(ls, ax, log=True, tree=data.tree))
             add("surface", "The loss surface.", lambda ax: P.plot_surface(ls, ax), projection="3d", size=(6.0, 5.0))
-    if finite:
-        tree = merge_tree(ls.values)
-        pairs = pairs_from_tree(tree)
-        shown = tree
-        note = ""
-        if tree.nodes.size > 200:
-            fin = pairs[np.isfinite(pairs[:, 1])]
-            pers = np.sort(fin[:, 1] - fin[:, 0])[::-1]
-            thr = float(pers[min(len(pers) - 1, 60)]) if len(pers) else 0.0
-            shown = simplify(tree, np.nextafter(thr, np.inf))
-            note = f" (simplified: pairs with persistence ≤ {thr:.3g} cancelled, {shown.n_minima} of {tree.n_minima} minima shown)"
+    if data.tree is not None:
+        shown, pairs, note, prof = data.shown, data.pairs, data.note, data.profile
         add("merge_tree", "Merge tree of the sublevel sets" + note + ".", lambda ax: P.plot_merge_tree(shown, ax))
         add(
             "barcode",
@@ -105,40 +168,37 @@ def _figures(ls: Landscape, summary: dict[str, Any], run_dir: Path) -> list[tupl
             lambda ax: P.plot_barcode(pairs, ax, max_value=float(ls.values.max())),
         )
         add("diagram", "Persistence diagram.", lambda ax: P.plot_diagram(pairs, ax), size=(5.0, 4.6))
-        prof = landscape_profile(shown)
         add(
             "profile",
             f"Topological landscape profile of the {ls.ndim}-D landscape{note}.",
             lambda ax: P.plot_profile(prof, ax),
         )
-    h = summary.get("hessian") or {}
-    if h.get("top_eigenvalues"):
+    ev = data.result.hessian.top_eigenvalues
+    if ev:
         add(
             "eigenvalues",
             "Top Hessian eigenvalues (Lanczos).",
-            lambda ax: P.plot_eigenvalues(h["top_eigenvalues"], ax),
+            lambda ax: P.plot_eigenvalues(list(ev), ax),
             size=(5.0, 3.8),
         )
-    dens_file = run_dir / "density.npz"
-    if dens_file.exists():
-        z = np.load(dens_file)
+    z = data.density
+    if z is not None:
         add(
             "density",
             "Hessian spectral density by stochastic Lanczos quadrature.",
-            lambda ax: P.plot_density({"grid": z["grid"], "density": z["density"]}, ax),
+            lambda ax: P.plot_density({"grid": z.grid, "density": z.density}, ax),
             size=(5.4, 3.8),
         )
     return out
 
 
-def _interactive(ls: Landscape) -> list[tuple[str, str, Any]]:
+def _interactive(data: ReportData) -> list[tuple[str, str, Any]]:
     """(id, caption, plotly figure) of the interactive views."""
     import plotly.graph_objects as go
 
-    from ..topology import landscape_profile, merge_tree, simplify
-
-    views = []
-    if not (ls.complete and ls.n_nonfinite == 0):
+    ls = data.landscape
+    views: list[tuple[str, str, Any]] = []
+    if data.profile is None:
         return views
     if ls.ndim == 2:
         x, y, z = ls.axes[0], ls.axes[1], ls.values.T  # plotly: z[row=j][col=i] at (x[i], y[j])
@@ -163,23 +223,7 @@ def _interactive(ls: Landscape) -> list[tuple[str, str, Any]]:
             xaxis_title="direction 1", yaxis_title="direction 2", margin={"t": 30}, title="contour (hover for values)"
         )
         views.append(("contour_interactive", "Hoverable contour.", cont))
-    tree = merge_tree(ls.values)
-    if tree.nodes.size > 200:
-        pairs_p = np.sort(
-            np.diff(
-                np.stack(
-                    [
-                        ls.values.ravel()[tree.minima],
-                        np.where(tree.death >= 0, ls.values.ravel()[np.maximum(tree.death, 0)], np.inf),
-                    ],
-                    1,
-                ),
-                axis=1,
-            ).ravel()
-        )[::-1]
-        fin = pairs_p[np.isfinite(pairs_p)]
-        tree = simplify(tree, np.nextafter(float(fin[min(len(fin) - 1, 60)]), np.inf)) if len(fin) else tree
-    prof = landscape_profile(tree)
+    prof = data.profile
     fig = go.Figure()
     lo, hi = prof.y_min, prof.y_max
     import matplotlib
@@ -214,44 +258,31 @@ def _table(rows: list[tuple[str, str]]) -> str:
     return "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
 
-def build_report(run_dir: str | Path) -> Path:
-    """Write ``run_dir/report.html`` (and ``run_dir/figures/``) from the run's saved results.
+def _warning_section(data: ReportData) -> str:
+    ls = data.landscape
+    if not ls.complete:
+        missing = np.argwhere(~ls.evaluated)
+        first = ", ".join(str(tuple(int(i) for i in m)) for m in missing[:10])
+        return (
+            f"<p class='warn' id='incomplete'><b>This run is incomplete:</b> {ls.n_missing:,} of {ls.values.size:,} grid points "
+            f"are missing (first: {first}{', …' if len(missing) > 10 else ''}). Topology needs every point; run the same "
+            "command again to resume.</p>"
+        )
+    if ls.n_nonfinite:
+        return f"<p class='warn' id='nonfinite'><b>{ls.n_nonfinite} points have NaN or inf loss</b> (kept as they are); topology was skipped. Shrink the span.</p>"
+    return ""
 
-    Parameters
-    ----------
-    run_dir : path
-        A folder written by ``landform analyze`` (or any folder holding a landscape store in
-        ``landscape/`` and optionally ``summary.json``).
 
-    Returns
-    -------
-    Path of the report.
-    """
-    import plotly
-    from plotly.offline import get_plotlyjs
-
-    from ..errors import StoreError
-
-    run_dir = Path(run_dir)
-    store = run_dir / "landscape"
-    if not (store / "landscape.json").exists():
-        raise StoreError(f"{run_dir}: no landscape store in {store}; is this a landform run folder?")
-    ls = load_landscape(store)
-    summary: dict[str, Any] = {}
-    if (run_dir / "summary.json").exists():
-        summary = json.loads((run_dir / "summary.json").read_text())
-    t0 = time.perf_counter()
-    figs = _figures(ls, summary, run_dir)
-    views = _interactive(ls)
-    topo = summary.get("topology") or {}
-    h = summary.get("hessian") or {}
+def _summary_section(data: ReportData) -> str:
+    ls, r = data.landscape, data.result
+    topo, h = r.topology, r.hessian
     dirs = ls.directions
     ev = dirs.get("eigenvalues")
-    trace = f"{h['trace']:.6g} ± {h['trace_stderr']:.2g} ({h['trace_n_hvp']} HVPs, Hutch++)" if "trace" in h else "n/a"
+    trace = f"{h.trace:.6g} ± {h.trace_stderr:.2g} ({h.trace_n_hvp} HVPs, Hutch++)" if h.trace is not None else "n/a"
     rows = [
-        ("SMAD", _fmt(topo.get("smad"))),
-        ("persistence range", _fmt(topo.get("persistence_range"))),
-        ("minima / saddles", f"{_fmt(topo.get('n_minima'))} / {_fmt(topo.get('n_saddles'))}"),
+        ("SMAD", _fmt(topo.smad if topo else None)),
+        ("persistence range", _fmt(topo.persistence_range if topo else None)),
+        ("minima / saddles", f"{_fmt(topo.n_minima if topo else None)} / {_fmt(topo.n_saddles if topo else None)}"),
         ("λ (top eigenvalues)", ", ".join(f"{x:.6g}" for x in ev) if ev else "n/a"),
         ("Hessian trace", trace),
         ("loss at the centre θ₀", _fmt(ls.center_value)),
@@ -273,7 +304,7 @@ def build_report(run_dir: str | Path) -> Path:
             f"{html.escape(str(dirs.get('kind')))}, normalization {html.escape(str(dirs.get('normalization')))}, seed {html.escape(str(dirs.get('seed')))}",
         ),
     ]
-    rec = summary.get("recipe") or {}
+    rec = r.recipe
     if "test_accuracy" in rec:
         rows.insert(
             0,
@@ -282,18 +313,45 @@ def build_report(run_dir: str | Path) -> Path:
                 f"{html.escape(str(rec.get('name')))}: train accuracy {rec['train_accuracy']:.3f}, test accuracy {rec['test_accuracy']:.3f}",
             ),
         )
-    warn = ""
-    if not ls.complete:
-        missing = np.argwhere(~ls.evaluated)
-        first = ", ".join(str(tuple(int(i) for i in m)) for m in missing[:10])
-        warn = (
-            f"<p class='warn' id='incomplete'><b>This run is incomplete:</b> {ls.n_missing:,} of {ls.values.size:,} grid points "
-            f"are missing (first: {first}{', …' if len(missing) > 10 else ''}). Topology needs every point; run the same "
-            "command again to resume.</p>"
+    return f"<h2>Summary</h2><div id='summary'>{_table(rows)}</div>"
+
+
+def _interactive_section(data: ReportData) -> str:
+    views = _interactive(data)
+    if not views:
+        return ""
+    parts = ["<h2>Interactive views</h2><div class='grid'>"]
+    for vid, caption, fig in views:
+        div = fig.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=vid,
+            default_height="480px",
+            config={"displaylogo": False},
         )
-    elif ls.n_nonfinite:
-        warn = f"<p class='warn' id='nonfinite'><b>{ls.n_nonfinite} points have NaN or inf loss</b> (kept as they are); topology was skipped. Shrink the span.</p>"
-    prov = ls.provenance
+        parts.append(f"<figure class='interactive'>{div}<figcaption>{html.escape(caption)}</figcaption></figure>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _figures_section(data: ReportData) -> str:
+    figs = _figures(data)
+    if not figs:
+        return ""
+    parts = ["<h2>Figures</h2><div class='grid'>"]
+    for fid, caption, png in figs:
+        parts.append(
+            f"<figure class='static' id='fig-{fid}'><img alt='{html.escape(fid)}' src='data:image/png;base64,{png}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _provenance_section(data: ReportData) -> str:
+    import plotly
+
+    prov = data.landscape.provenance
     prov_rows = [
         ("command", f"<code>{html.escape(str(prov.get('command', 'n/a')))}</code>"),
         ("recipe", html.escape(str(prov.get("recipe", "n/a")))),
@@ -306,42 +364,60 @@ def build_report(run_dir: str | Path) -> Path:
         ("device / dtype / path", f"{prov.get('device')} / {prov.get('dtype')} / {prov.get('batch_mode')}"),
         ("versions", html.escape(", ".join(f"{k} {v}" for k, v in (prov.get("versions") or {}).items()))),
         ("created", html.escape(str(prov.get("created", "n/a")))),
-        ("timings (s)", html.escape(", ".join(f"{k} {v:.2f}" for k, v in (summary.get("timings") or {}).items()))),
-        ("report built with", f"plotly {plotly.__version__}, in {time.perf_counter() - t0:.1f} s"),
+        ("timings (s)", html.escape(", ".join(f"{k} {v:.2f}" for k, v in data.result.timings.items()))),
+        ("report built with", f"plotly {plotly.__version__}, in {time.perf_counter() - data.t0:.1f} s"),
     ]
+    return f"<h2>Provenance</h2><div id='provenance'>{_table(prov_rows)}</div>"
+
+
+def _raw_summary_section(data: ReportData) -> str:
+    doc = data.result.to_dict() if (data.run_dir / "summary.json").exists() or data.result.landform_version else {}
+    return f"<details><summary>summary.json</summary><pre>{html.escape(json.dumps(doc, indent=1))}</pre></details>"
+
+
+#: The report's sections, in page order; each maps the run's :class:`ReportData` to HTML ("" to omit).
+SECTIONS: list[Callable[[ReportData], str]] = [
+    _warning_section,
+    _summary_section,
+    _interactive_section,
+    _figures_section,
+    _provenance_section,
+    _raw_summary_section,
+]
+
+
+def build_report(run_dir: str | Path, *, result: RunResult | None = None) -> Path:
+    """Write ``run_dir/report.html`` (and ``run_dir/figures/``) from the run's saved results.
+
+    Parameters
+    ----------
+    run_dir : path
+        A folder written by ``landform analyze`` (or any folder holding a landscape store in
+        ``landscape/`` and optionally ``summary.json``).
+    result : RunResult, optional
+        The run's result when its ``summary.json`` is not written yet (:func:`landform.run.analyze` builds
+        the report before writing the summary once, complete).
+
+    Returns
+    -------
+    Path of the report.
+    """
+    from plotly.offline import get_plotlyjs
+
+    from ..errors import StoreError
+
+    run_dir = Path(run_dir)
+    store = run_dir / "landscape"
+    if not (store / "landscape.json").exists():
+        raise StoreError(f"{run_dir}: no landscape store in {store}; is this a landform run folder?")
+    data = report_data(run_dir, result)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>landform report: {html.escape(run_dir.name)}</title><style>{_CSS}</style>",
         f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
         f"<h1>landform report</h1><p class='sub'>{html.escape(str(run_dir))}</p>",
-        warn,
-        "<h2>Summary</h2>",
-        f"<div id='summary'>{_table(rows)}</div>",
     ]
-    if views:
-        parts.append("<h2>Interactive views</h2><div class='grid'>")
-        for vid, caption, fig in views:
-            div = fig.to_html(
-                full_html=False,
-                include_plotlyjs=False,
-                div_id=vid,
-                default_height="480px",
-                config={"displaylogo": False},
-            )
-            parts.append(f"<figure class='interactive'>{div}<figcaption>{html.escape(caption)}</figcaption></figure>")
-        parts.append("</div>")
-    if figs:
-        parts.append("<h2>Figures</h2><div class='grid'>")
-        for fid, caption, data in figs:
-            parts.append(
-                f"<figure class='static' id='fig-{fid}'><img alt='{html.escape(fid)}' src='data:image/png;base64,{data}'>"
-                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-            )
-        parts.append("</div>")
-    parts.append(f"<h2>Provenance</h2><div id='provenance'>{_table(prov_rows)}</div>")
-    parts.append(
-        f"<details><summary>summary.json</summary><pre>{html.escape(json.dumps(summary, indent=1))}</pre></details>"
-    )
+    parts += [section(data) for section in SECTIONS]
     parts.append("</body></html>")
     path = run_dir / "report.html"
     atomic_write_bytes(path, "\n".join(parts).encode())

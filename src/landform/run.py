@@ -1,0 +1,672 @@
+"""The main job as one library call: :func:`analyze` an objective with a :class:`RunConfig` into a run folder.
+
+``landform analyze``, the examples and anything else that wants "the usual analysis" call :func:`analyze`;
+:func:`load_run` (re-exported from :mod:`landform.results`, no torch) opens the folder it wrote and
+:func:`compare` puts several runs side by side.
+
+The job, in order::
+
+    directions      (cached in directions.npz, keyed on the objective and the request)
+    grid landscape  (landscape/, resumable chunk store)
+    STAGES          topology -> trace -> density -> sharpness, then any ``extra_stages``
+    report          (report.html, figures/) when ``config.report``
+    summary.json    written once, complete, as the last step
+
+A :class:`Stage` is a function of the :class:`RunContext` returning sections of the summary. A stage with
+``settings`` is cached: a rerun reuses its saved values when the objective's identity
+(:func:`objective_identity`) and the settings are unchanged, and recomputes them otherwise. To add a stage,
+append a :class:`Stage` to :data:`STAGES` (or pass ``extra_stages=``) and, if it needs configuration, add a
+field to :class:`RunConfig` with a default that keeps today's behaviour.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import time
+import types
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import InputError, StoreError
+from .results import (
+    HessianSummary,
+    RunResult,
+    SavedDensity,
+    SavedDirections,
+    SharpnessSummary,
+    TopologySummary,
+    atomic_save_npy,
+    load_density,
+    load_directions,
+    load_pairs,
+    load_run,
+    save_density,
+    save_directions,
+    save_merge_tree,
+)
+
+if TYPE_CHECKING:
+    from .directions import Directions
+    from .objective import Objective
+    from .results import Landscape
+
+__all__ = [
+    "RunConfig",
+    "RunContext",
+    "Stage",
+    "STAGES",
+    "analyze",
+    "load_run",
+    "compare",
+    "Comparison",
+    "objective_identity",
+]
+
+_DIRECTION_SPECS = ("hessian", "random", "filter")
+
+
+# ---------------------------------------------------------------------------------------------- configuration
+@dataclass(frozen=True)
+class RunConfig:
+    """Settings of the main job; every field has the default of ``landform analyze``.
+
+    Attributes
+    ----------
+    dims : int
+        Number of directions.
+    resolution, span : int / float, or one per axis
+        Points per axis and half-width per axis (or ``(lo, hi)`` pairs), as :func:`landform.grid_landscape`.
+    directions : str
+        ``"hessian"`` (top eigenvectors), ``"random"``, ``"filter"`` (filter-normalised random) or a path to a
+        ``.npy``/``.pt`` array of shape (dims, P).
+    seed : int
+        Seed of the directions and of every stochastic estimate.
+    chunk_points : int
+        Points per stored chunk (the most an interrupted run loses).
+    parallel : {"grid", "data"}
+        Under torchrun: ranks split the grid points or the data.
+    lanczos_tol : float
+        Tolerance of the Lanczos solver for Hessian directions.
+    trace_hvp : int
+        HVP budget of the Hutch++ trace (0 skips it).
+    density_probes, density_steps : int
+        Probes and Lanczos steps of the spectral density (0 probes skips it).
+    sharpness_rho : float
+        Radius of the average and worst-case L2 sharpness (0 skips it).
+    report : bool
+        Write figures and report.html.
+    progress : bool
+        Progress bars.
+    command : str or None
+        The command line that started the run (provenance only).
+    """
+
+    dims: int = 2
+    resolution: int | tuple[int, ...] = 41
+    span: Any = 1.0
+    directions: str = "hessian"
+    seed: int = 0
+    chunk_points: int = 256
+    parallel: str = "grid"
+    lanczos_tol: float = 1e-5
+    trace_hvp: int = 30
+    density_probes: int = 2
+    density_steps: int = 40
+    sharpness_rho: float = 0.05
+    report: bool = True
+    progress: bool = True
+    command: str | None = None
+    # New fields go here (with a default that keeps the behaviour above), e.g. span_units, progressive, metrics.
+
+    def __post_init__(self) -> None:
+        for name in ("resolution", "span"):
+            v = getattr(self, name)
+            if isinstance(v, list):
+                object.__setattr__(self, name, tuple(tuple(x) if isinstance(x, list) else x for x in v))
+
+    def validate(self) -> RunConfig:
+        """Check every field; raise :class:`InputError` naming the first bad one. Returns ``self``."""
+
+        def count(name: str, low: int) -> None:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+                raise InputError(f"{name}: expected an integer >= {low}, got {v!r}.")
+
+        count("dims", 1)
+        count("chunk_points", 1)
+        count("trace_hvp", 0)
+        count("density_probes", 0)
+        count("density_steps", 1)
+        count("seed", 0)
+        if self.parallel not in ("grid", "data"):
+            raise InputError(f"parallel: expected 'grid' or 'data', got {self.parallel!r}.")
+        if not isinstance(self.directions, (str, Path)):
+            raise InputError(f"directions: expected {', '.join(_DIRECTION_SPECS)} or a file path, got {self.directions!r}.")
+        if str(self.directions) not in _DIRECTION_SPECS and not Path(self.directions).is_file():
+            raise InputError(
+                f"directions: expected hessian, random, filter or a .npy/.pt file (n, P), got {self.directions!r}."
+            )
+        for name in ("sharpness_rho", "lanczos_tol"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
+                raise InputError(f"{name}: expected a finite number >= 0, got {v!r}.")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------- identity
+def _hash_value(h: Any, x: Any, depth: int = 0) -> None:
+    """Feed ``x`` (tensors by content, callables by code, containers recursively) into the hash ``h``."""
+    import torch
+
+    if depth > 6:
+        h.update(b"<deep>")
+    elif isinstance(x, torch.Tensor):
+        t = x.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    elif isinstance(x, np.ndarray):
+        h.update(f"A{x.dtype}{x.shape}".encode() + np.ascontiguousarray(x).tobytes())
+    elif isinstance(x, (list, tuple)):
+        h.update(f"L{len(x)}".encode())
+        for v in x:
+            _hash_value(h, v, depth + 1)
+    elif isinstance(x, dict):
+        h.update(f"D{len(x)}".encode())
+        for k in sorted(x, key=str):
+            h.update(str(k).encode())
+            _hash_value(h, x[k], depth + 1)
+    elif isinstance(x, torch.nn.Module):
+        h.update(f"M{type(x).__qualname__}{x!r}".encode())
+        _hash_value(h, dict(x.state_dict()), depth + 1)
+    elif isinstance(x, types.CodeType):
+        h.update(x.co_code + repr(x.co_names).encode())
+        _hash_value(h, [c for c in x.co_consts], depth + 1)
+    elif callable(x) and hasattr(x, "func") and hasattr(x, "args"):  # functools.partial
+        _hash_value(h, [x.func, list(x.args), dict(x.keywords or {})], depth + 1)
+    elif inspect.isfunction(x) or inspect.ismethod(x):
+        fn = getattr(x, "__func__", x)
+        h.update(f"F{fn.__module__}.{fn.__qualname__}".encode())
+        _hash_value(h, fn.__code__, depth + 1)
+        _hash_value(h, list(fn.__defaults__ or ()), depth + 1)
+        _hash_value(h, [c.cell_contents for c in (fn.__closure__ or ())], depth + 1)
+        if inspect.ismethod(x):
+            _hash_value(h, x.__self__, depth + 1)
+    else:
+        h.update(f"{type(x).__qualname__}:{x!r}".encode())
+
+
+def objective_identity(objective: Objective) -> str:
+    """A hex digest that changes when anything the objective computes from changes.
+
+    ``objective.fingerprint()`` when the objective has one; otherwise a SHA-256 of the trainable parameters,
+    the frozen parameters and buffers, every batch of data (all of it, not a sample), the model's repr and the
+    loss function's code, defaults and closure. The run's caches (directions, trace, density, sharpness) are
+    keyed on it, so a stored result is never reused for another objective.
+    """
+    fp = getattr(objective, "fingerprint", None)
+    if callable(fp):
+        return str(fp())
+    h = hashlib.sha256()
+    _hash_value(h, objective.theta0)
+    _hash_value(h, dict(getattr(objective, "_fixed", {})))
+    h.update(repr(objective.model).encode())
+    for b in objective._batches:  # the trust-store branch replaces this with Objective.fingerprint()
+        _hash_value(h, [list(b.args), dict(b.kwargs), b.target])
+    _hash_value(h, objective.loss_fn)
+    return h.hexdigest()
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------- context, stages
+@dataclass
+class RunContext:
+    """What a stage sees: the objective, the configuration, the run folder, and what earlier steps made."""
+
+    objective: Objective
+    config: RunConfig
+    out: Path
+    log: Callable[..., None]
+    rank: int = 0
+    world: int = 1
+    directions: Directions | None = None
+    landscape: Landscape | None = None
+    previous: RunResult | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    _identity: str | None = None
+
+    @property
+    def data_parallel(self) -> bool:
+        return bool(getattr(self.objective, "data_parallel", False)) and self.world > 1
+
+    @property
+    def identity(self) -> str:
+        """:func:`objective_identity`, computed once (over every rank's shard under data-parallel torchrun)."""
+        if self._identity is None:
+            ident = objective_identity(self.objective)
+            if self.data_parallel:
+                import torch.distributed as dist
+
+                every: list[Any] = [None] * self.world
+                dist.all_gather_object(every, ident)
+                ident = _key(every)
+            self._identity = ident
+        return self._identity
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step after the landscape.
+
+    Attributes
+    ----------
+    name : str
+        Its key in ``summary.json``'s ``stages`` and ``timings`` (``<name>_s``).
+    compute : callable
+        ``compute(ctx) -> {section: {key: value}}``; the sections are merged into the summary (``topology``,
+        ``hessian``, ``sharpness`` are typed in :class:`~landform.results.RunResult`; any other section lands
+        in ``RunResult.extras``). A section given as None is recorded as None.
+    enabled : callable
+        ``enabled(config) -> bool``.
+    settings : callable or None
+        ``settings(config) -> dict``: when given, the stage is cached: a rerun reuses the saved sections if the
+        objective's identity and these settings are unchanged (and ``valid(ctx, key)`` holds).
+    valid : callable or None
+        ``valid(ctx, key) -> bool``: extra check that the files a cached stage wrote still belong to ``key``.
+    collective : bool
+        Under data-parallel torchrun every rank runs it (its HVPs all-reduce); otherwise rank 0 alone.
+    """
+
+    name: str
+    compute: Callable[[RunContext], dict[str, Any]]
+    enabled: Callable[[RunConfig], bool] = lambda config: True
+    settings: Callable[[RunConfig], dict[str, Any]] | None = None
+    valid: Callable[[RunContext, str], bool] | None = None
+    collective: bool = False
+
+
+def _topology(ctx: RunContext) -> dict[str, Any]:
+    from .topology import merge_tree, pairs_from_tree, persistence_range, smad
+
+    ls = ctx.landscape
+    if ls.n_nonfinite or not ls.complete:
+        ctx.log(f"warning: {ls.n_nonfinite} points have NaN/inf loss; topology skipped (shrink --span).")
+        return {"topology": None}
+    tree = merge_tree(ls.values)
+    pairs = pairs_from_tree(tree)
+    if ctx.rank == 0:
+        atomic_save_npy(ctx.out / "persistence.npy", pairs)
+        save_merge_tree(ctx.out / "merge_tree.npz", tree)
+    return {
+        "topology": {
+            "smad": smad(tree),
+            "n_minima": tree.n_minima,
+            "n_saddles": int(tree.saddles.size),
+            "persistence_range": persistence_range(pairs),
+            "value_range": tree.value_range,
+            "graph": tree.graph,
+        }
+    }
+
+
+def _trace(ctx: RunContext) -> dict[str, Any]:
+    from .hessian import hessian_trace
+
+    s = _trace_settings(ctx.config)
+    tr = hessian_trace(ctx.objective, method=s["method"], n_hvp=s["n_hvp"], seed=s["seed"])
+    return {"hessian": {"trace": tr.value, "trace_stderr": tr.stderr, "trace_n_hvp": tr.n_hvp}}
+
+
+def _trace_settings(c: RunConfig) -> dict[str, Any]:
+    return {"method": "hutch++", "n_hvp": max(3, c.trace_hvp), "seed": c.seed}
+
+
+def _density_settings(c: RunConfig) -> dict[str, Any]:
+    return {"n_probes": c.density_probes, "n_steps": c.density_steps, "seed": c.seed}
+
+
+def _density(ctx: RunContext) -> dict[str, Any]:
+    from .hessian import hessian_density
+
+    s = _density_settings(ctx.config)
+    dens = hessian_density(ctx.objective, n_probes=s["n_probes"], n_steps=s["n_steps"], seed=s["seed"])
+    if ctx.rank == 0:
+        key = _stage_key(ctx, DENSITY)
+        save_density(ctx.out / "density.npz", SavedDensity(dens.grid, dens.density, dens.nodes, dens.weights, dens.n_hvp, key))
+    return {"hessian": {"density_n_hvp": dens.n_hvp}}
+
+
+def _density_valid(ctx: RunContext, key: str) -> bool:
+    try:
+        return load_density(ctx.out / "density.npz").key == key
+    except StoreError:
+        return False
+
+
+def _sharpness_settings(c: RunConfig) -> dict[str, Any]:
+    return {"rho": c.sharpness_rho, "seed": c.seed, "kinds": ["average", "worst"]}
+
+
+def _sharpness(ctx: RunContext) -> dict[str, Any]:
+    from .metrics.perturbation import sharpness
+
+    s = _sharpness_settings(ctx.config)
+    values = {k: sharpness(ctx.objective, rho=s["rho"], kind=k, seed=s["seed"]).value for k in s["kinds"]}
+    return {"sharpness": {**values, "rho": s["rho"]}}
+
+
+TOPOLOGY = Stage("topology", _topology)
+TRACE = Stage("trace", _trace, lambda c: c.trace_hvp > 0, _trace_settings, collective=True)
+DENSITY = Stage("density", _density, lambda c: c.density_probes > 0, _density_settings, _density_valid, True)
+SHARPNESS = Stage("sharpness", _sharpness, lambda c: c.sharpness_rho > 0, _sharpness_settings, collective=True)
+
+#: The stages after the landscape, in order. Add yours here (or pass ``extra_stages=`` to :func:`analyze`).
+STAGES: list[Stage] = [TOPOLOGY, TRACE, DENSITY, SHARPNESS]
+
+
+def _stage_key(ctx: RunContext, stage: Stage) -> str:
+    return _key("stage", stage.name, ctx.identity, stage.settings(ctx.config))
+
+
+def _run_stage(ctx: RunContext, stage: Stage) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(sections, cache record) of one stage: reused from the previous run when allowed, else computed."""
+    record = None
+    if stage.settings is not None:
+        key = _stage_key(ctx, stage)
+        old = (ctx.previous.stages if ctx.previous else {}).get(stage.name) or {}
+        if old.get("key") == key and "sections" in old and (stage.valid is None or stage.valid(ctx, key)):
+            ctx.log(f"{stage.name}: reusing the saved result (same objective and settings)")
+            return old["sections"], old
+        record = {"key": key}
+    t = time.perf_counter()
+    sections = stage.compute(ctx)
+    ctx.timings[f"{stage.name}_s"] = time.perf_counter() - t
+    if record is not None:
+        record["sections"] = sections
+    return sections, record
+
+
+# ---------------------------------------------------------------------------------------------- directions
+def _directions_key(ctx: RunContext) -> str:
+    c = ctx.config
+    spec = str(c.directions)
+    file_digest = None
+    if spec not in _DIRECTION_SPECS:
+        file_digest = hashlib.sha256(Path(spec).read_bytes()).hexdigest()
+    extra = {"tol": c.lanczos_tol} if spec == "hessian" else {}
+    return _key("directions", ctx.identity, spec, c.dims, c.seed, file_digest, extra)
+
+
+def _compute_directions(ctx: RunContext, *, write: bool) -> Directions:
+    import torch
+
+    from .directions import Directions, as_directions, random_directions
+
+    c, obj = ctx.config, ctx.objective
+    spec = str(c.directions)
+    saved = ctx.out / "directions.npz"
+    key = _directions_key(ctx)
+    if saved.exists():
+        try:
+            sd = load_directions(saved)
+        except StoreError:
+            sd = None
+        if sd is not None and sd.matches(spec, c.dims, c.seed) and sd.key in (None, key):
+            ctx.log(f"directions: reusing {saved}")
+            vecs = torch.as_tensor(sd.vectors).to(device=obj.device, dtype=obj.dtype)
+            return Directions(vecs, sd.kind, sd.normalization, sd.seed, sd.eigenvalues, sd.extra)
+    if spec == "hessian":
+        from .hessian import hessian_directions
+
+        ctx.log(f"directions: top-{c.dims} Hessian eigenvectors (Lanczos)...")
+        d = hessian_directions(obj, c.dims, seed=c.seed, tol=c.lanczos_tol)
+    elif spec in ("random", "filter"):
+        d = random_directions(obj, c.dims, seed=c.seed, normalization="filter" if spec == "filter" else None)
+    else:
+        path = Path(spec)
+        arr = torch.load(path, map_location="cpu") if path.suffix == ".pt" else torch.as_tensor(np.load(path))
+        d = as_directions(obj, torch.as_tensor(arr).to(obj.device), n=c.dims)
+    if write:
+        vec = d.vectors.detach().cpu().numpy()
+        save_directions(saved, SavedDirections(vec, d.kind, d.normalization, d.seed, d.eigenvalues, d.extra, spec, c.dims, key))
+    return d
+
+
+def _directions(ctx: RunContext) -> Directions:
+    """Rank 0 computes (or reuses) the directions and hands them to every rank under grid-parallel torchrun."""
+    if ctx.world > 1 and not ctx.data_parallel:
+        from .evaluate import _on_rank0
+
+        def first() -> Directions:
+            dd = _compute_directions(ctx, write=True)
+            return dd.__class__(dd.vectors.cpu(), dd.kind, dd.normalization, dd.seed, dd.eigenvalues, dd.extra)
+
+        d = _on_rank0(first, ctx.world)
+        return d.__class__(d.vectors.to(ctx.objective.device), d.kind, d.normalization, d.seed, d.eigenvalues, d.extra)
+    return _compute_directions(ctx, write=ctx.rank == 0)
+
+
+# ---------------------------------------------------------------------------------------------- analyze
+def _previous(out: Path) -> RunResult | None:
+    try:
+        return load_run(out)
+    except StoreError:
+        return None
+
+
+def _merge(sections: dict[str, Any], new: dict[str, Any]) -> None:
+    for name, sec in new.items():
+        if sec is None or not isinstance(sections.get(name), dict):
+            sections[name] = sec if not isinstance(sec, dict) else dict(sec)
+        else:
+            sections[name].update(sec)
+
+
+def analyze(
+    objective: Objective,
+    config: RunConfig | None = None,
+    out: str | Path = "landform-run",
+    *,
+    recipe_info: dict[str, Any] | None = None,
+    log: Callable[..., None] | None = None,
+    extra_stages: Sequence[Stage] = (),
+) -> RunResult | None:
+    """Run the main job: directions, grid landscape, the :data:`STAGES` (topology, trace, density, sharpness),
+    ``extra_stages``, the report, and ``summary.json`` (written once, complete, last).
+
+    Running it again on the same folder resumes an interrupted landscape and reuses the directions and every
+    cached stage whose inputs (objective identity and settings) are unchanged.
+
+    Parameters
+    ----------
+    objective : Objective
+    config : RunConfig, optional
+        Defaults to ``RunConfig()``.
+    out : path
+        The run folder (created).
+    recipe_info : dict, optional
+        Recorded as the summary's ``recipe`` section (``spec``, ``name``, accuracies...).
+    log : callable, optional
+        ``log(message)`` for progress messages; default silent.
+    extra_stages : sequence of Stage
+        Run after :data:`STAGES`.
+
+    Returns
+    -------
+    RunResult
+        What was saved in ``out``. Under torchrun, ranks other than 0 return None.
+
+    Examples
+    --------
+    >>> import tempfile, torch
+    >>> from landform import Objective
+    >>> _ = torch.manual_seed(0)
+    >>> obj = Objective(torch.nn.Linear(3, 1), (torch.randn(16, 3), torch.randn(16, 1)), torch.nn.functional.mse_loss)
+    >>> cfg = RunConfig(resolution=5, directions="random", trace_hvp=0, density_probes=0, sharpness_rho=0,
+    ...                 report=False, progress=False)
+    >>> r = analyze(obj, cfg, tempfile.mkdtemp())
+    >>> r.landscape().shape, r.topology.n_minima >= 1
+    ((5, 5), True)
+    """
+    from . import __version__
+    from .evaluate import _dist, grid_landscape
+
+    config = (config or RunConfig()).validate()
+    log = log or (lambda *a: None)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rank, world = _dist()
+    ctx = RunContext(objective, config, out, log if rank == 0 else (lambda *a: None), rank, world)
+    ctx.previous = _previous(out)
+    t0 = time.perf_counter()
+    t = time.perf_counter()
+    ctx.directions = _directions(ctx)
+    ctx.timings["directions_s"] = time.perf_counter() - t
+    recipe_info = dict(recipe_info or {})
+    t = time.perf_counter()
+    ctx.landscape = grid_landscape(
+        objective,
+        ctx.directions,
+        span=config.span,
+        resolution=config.resolution,
+        out=str(out / "landscape"),
+        chunk_points=config.chunk_points,
+        progress=config.progress,
+        provenance={"recipe": recipe_info.get("spec", "python"), "command": config.command or "landform.run.analyze"},
+    )
+    ctx.timings["landscape_s"] = time.perf_counter() - t
+    if rank != 0 and not ctx.data_parallel:
+        return None  # grid-parallel: rank 0 does the (cheap) rest alone
+    sections: dict[str, Any] = {}
+    records: dict[str, Any] = {}
+    for stage in [*STAGES, *extra_stages]:
+        if not stage.enabled(config) or (rank != 0 and not stage.collective):
+            continue
+        new, record = _run_stage(ctx, stage)
+        _merge(sections, new)
+        if record is not None:
+            records[stage.name] = record
+    if rank != 0:
+        return None  # data-parallel: every rank took part in the collectives; rank 0 writes
+    if ctx.directions.eigenvalues is not None:
+        sections.setdefault("hessian", {})["top_eigenvalues"] = [float(x) for x in ctx.directions.eigenvalues]
+    ls = ctx.landscape
+    result = RunResult(
+        path=out,
+        landform_version=__version__,
+        config=config.to_dict(),
+        recipe=recipe_info,
+        landscape_summary=ls.summary(),
+        directions={k: v for k, v in ls.directions.items() if k != "fingerprint"},
+        span=config.span,
+        resolution=config.resolution,
+        topology=_typed_section(TopologySummary, sections.pop("topology", None)),
+        hessian=_typed_section(HessianSummary, sections.pop("hessian", None)) or HessianSummary(),
+        sharpness=_typed_section(SharpnessSummary, sections.pop("sharpness", None)),
+        timings=ctx.timings,
+        stages=records,
+        extras=sections,
+    )
+    if config.report:
+        from .report import build_report
+
+        result = result.replace(report=str(out / "report.html"))
+        t = time.perf_counter()
+        path = build_report(out, result=result)
+        ctx.timings["report_s"] = time.perf_counter() - t
+        log(f"report: {path}")
+    ctx.timings["total_s"] = time.perf_counter() - t0
+    result.save()
+    return result
+
+
+def _typed_section(cls: type, d: dict[str, Any] | None) -> Any:
+    if d is None:
+        return None
+    if cls is HessianSummary and d.get("top_eigenvalues") is not None:
+        d = {**d, "top_eigenvalues": tuple(d["top_eigenvalues"])}
+    return cls(**d)
+
+
+# ---------------------------------------------------------------------------------------------- compare
+COMPARE_COLUMNS = ("SMAD", "pers. range", "minima", "λmax", "trace", "sharp. avg", "sharp. worst", "CKA")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Several runs side by side: one row per run (``COMPARE_COLUMNS``) and the distances between their
+    persistence diagrams (L-infinity ground metric), keyed ``"<run a> | <run b>"``."""
+
+    runs: dict[str, RunResult]
+    columns: tuple[str, ...]
+    rows: list[list[Any]]
+    bottleneck: dict[str, float]
+    wasserstein_1: dict[str, float]
+    json_path: Path | None = None
+    figure_path: Path | None = None
+
+
+def _row(name: str, r: RunResult) -> list[Any]:
+    topo, h, sh = r.topology, r.hessian, r.sharpness
+    return [
+        name,
+        topo.smad if topo else None,
+        topo.persistence_range if topo else None,
+        topo.n_minima if topo else None,
+        h.top_eigenvalues[0] if h.top_eigenvalues else None,
+        h.trace,
+        sh.average if sh else None,
+        sh.worst if sh else None,
+        r.extras.get("cka"),
+    ]
+
+
+def compare(run_dirs: Sequence[str | Path], out: str | Path | None = "landform-compare") -> Comparison:
+    """Compare finished run folders: a table of their key numbers and persistence-diagram distances.
+
+    Writes ``out/comparison.json`` and ``out/comparison.png`` unless ``out`` is None. Needs no torch.
+    """
+    from .metrics.diagrams import bottleneck_distance, wasserstein_distance
+    from .results import atomic_write_json
+
+    if not run_dirs:
+        raise InputError("run_dirs: give at least one run folder.")
+    runs: dict[str, RunResult] = {}
+    for rd in run_dirs:
+        r = load_run(rd)
+        runs[r.name if r.name not in runs else str(r.path)] = r
+    rows = [_row(name, r) for name, r in runs.items()]
+    diagrams = {n: load_pairs(r.path / "persistence.npy") for n, r in runs.items() if (r.path / "persistence.npy").exists()}
+    names = list(diagrams)
+    bn: dict[str, float] = {}
+    w1: dict[str, float] = {}
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            bn[f"{a} | {b}"] = bottleneck_distance(diagrams[a], diagrams[b])
+            w1[f"{a} | {b}"] = wasserstein_distance(diagrams[a], diagrams[b])
+    cmp = Comparison(runs, COMPARE_COLUMNS, rows, bn, w1)
+    if out is None:
+        return cmp
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {"columns": ["run", *COMPARE_COLUMNS], "rows": rows, "distances": {"bottleneck": bn, "wasserstein_1": w1}}
+    atomic_write_json(out / "comparison.json", doc)
+    from matplotlib.figure import Figure
+
+    from .plot import plot_comparison
+
+    fig = Figure(figsize=(8, 4.2), layout="constrained")
+    plot_comparison(runs, fig.add_subplot())
+    fig.savefig(out / "comparison.png", dpi=110)
+    return Comparison(runs, COMPARE_COLUMNS, rows, bn, w1, out / "comparison.json", out / "comparison.png")
