@@ -1,9 +1,9 @@
 """How the case-study recipes batch their data for HVPs, measured side by side in one run.
 
-1. SchNet (landform.recipes.qm9, pure-torch radius graph) on 1,000 QM9 molecules: one padded batch of
+1. SchNet (examples/recipes/qm9.py, pure-torch radius graph) on 1,000 QM9 molecules: one padded batch of
    1,000 vs ``molecule_batches`` of 100. The double backward of a graph network over one huge batch spends
    its time allocating.
-2. all-MiniLM-L6-v2 (landform.recipes.minilm) on the 240 training sentences: padded to 32 tokens vs
+2. all-MiniLM-L6-v2 (examples/recipes/minilm.py) on the 240 training sentences: padded to 32 tokens vs
    ``length_batches`` (batches of similar length, each trimmed to its longest sentence).
 
 Each pair is timed alternately (first call of each discarded) and the medians' ratio printed, so the noise
@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))  # the case-study recipes
 from _common import machine, median, timed  # noqa: E402
 
 from landform import Objective  # noqa: E402
@@ -46,7 +47,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
     print(machine())
-    from landform.recipes.qm9 import PaddedMolecules, load_qm9, molecule_batches, scaled_l1, schnet
+    from recipes.qm9 import PaddedMolecules, load_qm9, molecule_batches, scaled_l1, schnet
 
     torch.manual_seed(0)
     z, pos, y, _ = load_qm9(("gap",), n_train=1000, n_test=1, pool=5000)
@@ -56,7 +57,7 @@ def main() -> None:
     compare("SchNet, 1,000 molecules", Objective(model, pair, loss), Objective(model, molecule_batches(pair), loss),
             args.reps, "one batch", "batches of 100")  # fmt: skip
 
-    from landform.recipes.minilm import TOPICS, MiniLMClassifier, length_batches, load_minilm, load_text_task
+    from recipes.minilm import TOPICS, MiniLMClassifier, length_batches, load_minilm, load_text_task
 
     encoder, tokenizer = load_minilm()
     clf = MiniLMClassifier(encoder, len(TOPICS)).eval()

@@ -23,8 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _shared import analyse_model, write_table  # noqa: E402
-
-from landform.recipes.qm9 import TARGETS, load_qm9, molecule_batches, scaled_l1, train_qm9  # noqa: E402
+from recipes.qm9 import TARGETS, load_qm9, molecule_batches, scaled_l1, train_qm9  # noqa: E402
 
 
 def spearman(a, b) -> float:
@@ -75,11 +74,11 @@ def main() -> None:
                     "train_mae": info["train_mae"],
                     "test_mae": info["test_mae"],
                     "target_std": info["target_std"],
-                    "trace": s["hessian"]["trace"],
-                    "trace_stderr": s["hessian"]["trace_stderr"],
-                    "lambda_max": s["hessian"]["top_eigenvalues"][0],
-                    "smad": s["topology"]["smad"],
-                    "n_minima": s["topology"]["n_minima"],
+                    "trace": s.hessian.trace,
+                    "trace_stderr": s.hessian.trace_stderr,
+                    "lambda_max": s.hessian.top_eigenvalues[0],
+                    "smad": s.topology.smad,
+                    "n_minima": s.topology.n_minima,
                     "seconds": time.perf_counter() - t_run,
                 }
             )

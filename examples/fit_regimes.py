@@ -110,18 +110,18 @@ def main() -> None:
             span=args.span,
             info={"train_accuracy": acc_tr, "test_accuracy": acc_te},
         )
-        rob = s["robust_smad"]
+        rob = s.extras.get("robust_smad")
         rows.append(
             {
                 "regime": regime,
                 "train_acc": acc_tr,
                 "test_acc": acc_te,
-                "smad": s["topology"]["smad"],
+                "smad": s.topology.smad,
                 "smad_mean": rob["smad_mean"],
                 "smad_std": rob["smad_std"],
-                "trace": s["hessian"]["trace"],
-                "lambda_max": s["hessian"]["top_eigenvalues"][0],
-                "sharpness_worst": s["sharpness"]["worst"],
+                "trace": s.hessian.trace,
+                "lambda_max": s.hessian.top_eigenvalues[0],
+                "sharpness_worst": s.sharpness.worst,
             }
         )
     print(

@@ -78,9 +78,9 @@ def main() -> None:
                     "skip": skip,
                     "seed": seed,
                     "test_acc": acc_te,
-                    "smad": s["topology"]["smad"],
-                    "persistence_range": s["topology"]["persistence_range"],
-                    "n_minima": s["topology"]["n_minima"],
+                    "smad": s.topology.smad,
+                    "persistence_range": s.topology.persistence_range,
+                    "n_minima": s.topology.n_minima,
                 }
             )
     print(f"{'skip':5s} {'SMAD mean +- sd':>26s} {'persistence range':>22s} {'minima':>8s} {'test acc':>9s}")

@@ -21,8 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _shared import analyse_model, write_table  # noqa: E402
-
-from landform.recipes.minilm import train_minilm  # noqa: E402
+from recipes.minilm import train_minilm  # noqa: E402
 
 
 def main() -> None:
@@ -52,21 +51,21 @@ def main() -> None:
             stage, model, train, out, seeds=tuple(range(args.seeds)), span=args.span, resolution=args.resolution,
             info=info, n_hvp=args.n_hvp, with_sharpness=False, tol=args.tol,
         )  # fmt: skip
-        rob = s["robust_smad"]
+        rob = s.extras.get("robust_smad")
         rows.append(
             {
                 "stage": stage,
                 "train_acc": info["train_accuracy"],
                 "test_acc": info["test_accuracy"],
-                "smad": s["topology"]["smad"],
-                "n_minima": s["topology"]["n_minima"],
+                "smad": s.topology.smad,
+                "n_minima": s.topology.n_minima,
                 "smad_mean": rob["smad_mean"] if rob else None,
                 "smad_std": rob["smad_std"] if rob else None,
-                "trace": s["hessian"]["trace"],
-                "trace_stderr": s["hessian"]["trace_stderr"],
-                "lambda_max": s["hessian"]["top_eigenvalues"][0],
-                "lambda_2": s["hessian"]["top_eigenvalues"][1],
-                "loss_range": [s["landscape"]["min"], s["landscape"]["max"]],
+                "trace": s.hessian.trace,
+                "trace_stderr": s.hessian.trace_stderr,
+                "lambda_max": s.hessian.top_eigenvalues[0],
+                "lambda_2": s.hessian.top_eigenvalues[1],
+                "loss_range": [s.landscape_summary["min"], s.landscape_summary["max"]],
                 "seconds": time.perf_counter() - t_stage,
             }
         )

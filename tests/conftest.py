@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
+
+# The case-study recipes live in examples/recipes (they need the 'examples' extra); tests import them as recipes.*
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
 
 class TinyCNN(nn.Module):

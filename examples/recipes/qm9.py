@@ -29,8 +29,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import InputError
-from . import Recipe
+from landform.errors import InputError
+from landform.recipes import Recipe
 
 __all__ = ["TARGETS", "radius_graph", "triplets", "RadiusGraph", "PaddedMolecules", "schnet", "DimeNetPP",
            "dimenet_pp", "load_qm9", "train_qm9", "molecule_batches", "scaled_l1", "recipe", "dimenet"]  # fmt: skip
@@ -410,11 +410,11 @@ def scaled_l1(scale: float):
 
 
 def recipe(arch: str = "schnet", target: str = "gap", epochs: int = 30, seed: int = 0) -> Recipe:
-    """``landform analyze landform.recipes.qm9:recipe``: SchNet on the HOMO-LUMO gap, 1,000 molecules."""
+    """``landform analyze examples/recipes/qm9.py:recipe``: SchNet on the HOMO-LUMO gap, 1,000 molecules."""
     model, train, _, info = train_qm9(arch, target, epochs=epochs, seed=seed)
     return Recipe(model, molecule_batches(train), scaled_l1(info["target_std"]), name=f"qm9-{arch}-{target}", info=info)
 
 
 def dimenet() -> Recipe:
-    """``landform analyze landform.recipes.qm9:dimenet``: DimeNet++ on the HOMO-LUMO gap."""
+    """``landform analyze examples/recipes/qm9.py:dimenet``: DimeNet++ on the HOMO-LUMO gap."""
     return recipe("dimenet++")
