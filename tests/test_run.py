@@ -136,6 +136,9 @@ def test_rerun_reuses_trace_density_sharpness_and_recomputes_on_seed_or_loss(tmp
 def test_load_run_and_compare_need_no_torch(tmp_path):
     analyze(_objective(), RunConfig(**{**CFG, "density_probes": 1}), tmp_path / "a")
     analyze(_objective(seed=3), RunConfig(**CFG), tmp_path / "b")
+    from landform.sampling import ScatteredLandscape  # re-exported from landform.results
+
+    ScatteredLandscape(np.array([1.0, 0.5, 2.0]), np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])).save(tmp_path / "s.npz")
     code = textwrap.dedent(
         f"""
         import sys
@@ -147,6 +150,8 @@ def test_load_run_and_compare_need_no_torch(tmp_path):
 
         sys.meta_path.insert(0, Block())
         from landform.run import load_run, compare
+        from landform import load_landscape
+        assert load_landscape({str(tmp_path / "s.npz")!r}).values.tolist() == [1.0, 0.5, 2.0]
         r = load_run({str(tmp_path / "a")!r})
         ls = r.landscape()
         tree = r.merge_tree(ls)
