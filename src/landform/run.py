@@ -389,6 +389,7 @@ def _run_stage(ctx: RunContext, stage: Stage) -> tuple[dict[str, Any], dict[str,
             ctx.log(f"{stage.name}: reusing the saved result (same objective and settings)")
             return old["sections"], old
         record = {"key": key}
+    ctx.log(f"{stage.name}...")
     t = time.perf_counter()
     sections = stage.compute(ctx)
     ctx.timings[f"{stage.name}_s"] = time.perf_counter() - t
