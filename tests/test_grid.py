@@ -40,18 +40,25 @@ def test_centre_is_exact_and_axes_are_real_displacements(cnn_problem):
     assert dist == pytest.approx(np.hypot(1.0, 0.3), rel=1e-5)
 
 
-def test_axis_orientation_in_non_square_grid(mlp_problem):
-    """values[i, j] belongs to (axes[0][i], axes[1][j]): a direction with no effect leaves rows constant."""
+@pytest.mark.filterwarnings("ignore:grid_landscape. axis 1 has an even resolution")
+@pytest.mark.parametrize("resolution", [(5, 5), (5, 4)])
+def test_axis_orientation_at_asymmetric_points(mlp_problem, resolution):
+    """values[i, j] belongs to (axes[0][i], axes[1][j]), checked where both coordinates are non-zero and every
+    axis is asymmetric about the centre: a transposed grid, or one flipped along either axis, fails."""
     model, data, loss_fn = mlp_problem
     obj = Objective(model, data, loss_fn)
-    d = random_directions(obj, 2, seed=0).vectors.clone()
-    # second direction only touches the last bias; zero it out of the loss by using a bias-free path
-    d[1].zero_()
-    d[1][-1] = 1.0  # moves one logit bias: changes loss, but along axis 1 only
-    ls = grid_landscape(obj, d, span=(0.5, 2.0), resolution=(3, 5), progress=False)
-    assert np.ptp(ls.values[1, :]) > 1e-3  # varies along axis 1
-    ref = perturbed_loss(model, data, loss_fn, [0.0, 2.0], d)
-    assert ls.values[1, 4] == pytest.approx(ref, rel=1e-5)
+    d = random_directions(obj, 2, seed=0)
+    ls = grid_landscape(obj, d, span=[(-0.2, 0.6), (-1.0, 1.4)], resolution=resolution, progress=False)
+    assert ls.values.shape == resolution
+    r0, r1 = resolution
+    for i, j in [(3, 1), (0, r1 - 1), (r0 - 1, 0), (r0 - 1, r1 - 2)]:
+        a0, a1 = ls.axes[0][i], ls.axes[1][j]
+        assert a0 != 0 and a1 != 0 and a0 != -ls.axes[0][r0 - 1 - i] and a1 != -ls.axes[1][r1 - 1 - j]
+        ref = perturbed_loss(model, data, loss_fn, [a0, a1], d.vectors)
+        assert ls.values[i, j] == pytest.approx(ref, rel=1e-5, abs=1e-7), (i, j)
+        # the mirror images of this point are other losses (so a flip could not pass by symmetry)
+        for k, l in [(r0 - 1 - i, j), (i, r1 - 1 - j)] + ([(j, i)] if r0 == r1 else []):
+            assert abs(ls.values[k, l] - ref) > 1e-4, ((i, j), (k, l))
 
 
 def test_grid_axes_snaps_centre_and_handles_ranges():

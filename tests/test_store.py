@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -12,11 +13,16 @@ from landform import Landscape, Objective, StoreError, grid_landscape, load_land
 
 
 class Interrupting:
-    """A loss that raises KeyboardInterrupt after a number of calls (simulates Ctrl-C mid-run)."""
+    """A loss that raises KeyboardInterrupt after a number of calls (simulates Ctrl-C mid-run).
+
+    Its counters change between runs but not its values: ``__landform_fingerprint__`` says it is ``loss_fn``.
+    """
 
     def __init__(self, loss_fn, after: int) -> None:
         self.loss_fn, self.after, self.calls = loss_fn, after, 0
-        self.__qualname__ = "cross_entropy"
+
+    def __landform_fingerprint__(self):
+        return self.loss_fn
 
     def __call__(self, out, y):
         self.calls += 1
@@ -37,7 +43,7 @@ def test_save_load_roundtrip(tmp_path, mlp_problem):
     assert back.directions["fingerprint"] == ls.directions["fingerprint"]
     assert back.provenance["num_params"] == obj.num_params
     meta = json.loads((tmp_path / "ls" / "landscape.json").read_text())
-    assert meta["schema_version"] == 1 and meta["format"] == "landform.landscape"
+    assert meta["schema_version"] == 2 and meta["format"] == "landform.landscape"
 
 
 def test_partial_landscape_roundtrip(tmp_path):
@@ -94,7 +100,7 @@ def test_interrupted_run_resumes_to_identical_values(tmp_path, cnn_problem):
 def test_foreign_and_corrupt_stores_are_refused(tmp_path, mlp_problem):
     obj = Objective(*mlp_problem)
     grid_landscape(obj, random_directions(obj, 1, seed=0), resolution=3, out=str(tmp_path / "a"), progress=False)
-    with pytest.raises(StoreError, match="different run"):
+    with pytest.raises(StoreError, match="different run; changed since it was written: directions"):
         grid_landscape(obj, random_directions(obj, 1, seed=1), resolution=3, out=str(tmp_path / "a"), progress=False)
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "notes.txt").write_text("mine")
@@ -115,3 +121,235 @@ def test_torch_tensor_directions_on_other_device_are_refused(mlp_problem):
 
     with pytest.raises(InputError, match="on meta"):
         grid_landscape(obj, torch.ones(1, obj.num_params, device="meta"), progress=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The store's fingerprint: every component a value depends on, each named when it changed.
+
+LOSS_SCALE = 1.0  # a module global read by a loss below (changed by one case)
+
+
+def _ce(out, t):
+    return torch.nn.functional.cross_entropy(out, t)
+
+
+def _scaled(scale):
+    return lambda out, t: scale * torch.nn.functional.cross_entropy(out, t)
+
+
+def _with_default(out, t, smoothing=0.0):
+    return torch.nn.functional.cross_entropy(out, t, label_smoothing=smoothing)
+
+
+def _reads_global(out, t):
+    return LOSS_SCALE * torch.nn.functional.cross_entropy(out, t)
+
+
+def _change_middle_batch(x, y):
+    y = y.clone()
+    y[12] = (y[12] + 1) % 4  # batch 1 of 3 (batch_size 10): neither the first nor the last
+    return x, y
+
+
+def _bump_running_mean(model):
+    with torch.no_grad():
+        model.bn.running_mean[1] += 1e-3
+
+
+def _bump_weight(model):
+    with torch.no_grad():
+        model.fc.bias[0] += 1e-3
+
+
+def _bump_eps(model):
+    model.bn.eps = 1e-3
+
+
+# (name, component, first loss, second loss, change of (x, y), change of the model, change of grid kwargs)
+CHANGES = [
+    ("lambda vs 10x lambda", "loss", lambda o, t: _ce(o, t), lambda o, t: 10 * _ce(o, t), None, None, None),
+    ("closure variable", "loss", _scaled(1.0), _scaled(1.5), None, None, None),
+    ("default argument", "loss", _with_default, "default", None, None, None),
+    ("referenced global", "loss", _reads_global, "global", None, None, None),
+    (
+        "partial arguments",
+        "loss",
+        functools.partial(torch.nn.functional.cross_entropy, label_smoothing=0.0),
+        functools.partial(torch.nn.functional.cross_entropy, label_smoothing=0.1),
+        None, None, None,
+    ),  # fmt: skip
+    (
+        "module loss hyperparameter",
+        "loss",
+        torch.nn.CrossEntropyLoss(label_smoothing=0.1),
+        torch.nn.CrossEntropyLoss(label_smoothing=0.2),
+        None, None, None,
+    ),  # fmt: skip
+    ("middle batch labels", "data", _ce, _ce, _change_middle_batch, None, None),
+    ("BatchNorm running mean", "buffers", _ce, _ce, None, _bump_running_mean, None),
+    ("a weight", "weights", _ce, _ce, None, _bump_weight, None),
+    ("BatchNorm eps", "model", _ce, _ce, None, _bump_eps, None),
+    ("span", "axes", _ce, _ce, None, None, {"span": 0.3}),
+]
+
+
+@pytest.mark.parametrize("case", CHANGES, ids=[c[0] for c in CHANGES])
+def test_store_refuses_a_changed_component_naming_it(tmp_path, cnn_problem, monkeypatch, case):
+    import copy
+
+    from landform.store import describe_changes
+
+    _, component, loss_a, loss_b, change_data, change_model, grid_kwargs = case
+    model, (x, y), _ = cnn_problem
+    d = random_directions(Objective(model, (x, y), _ce), 2, seed=0)
+    kwargs = dict(span=0.5, resolution=(3, 5), out=str(tmp_path / "s"), progress=False)
+    first = grid_landscape(Objective(model, (x, y), loss_a, batch_size=10), d, **kwargs)
+
+    model_b = copy.deepcopy(model)
+    if change_model is not None:
+        change_model(model_b)
+    xb, yb = change_data(x, y) if change_data is not None else (x, y)
+    if loss_b == "default":
+        loss_b = type(_with_default)(  # the same function with another default
+            _with_default.__code__, _with_default.__globals__, "_with_default", (0.1,), _with_default.__closure__
+        )
+    elif loss_b == "global":
+        monkeypatch.setattr(sys.modules[__name__], "LOSS_SCALE", 10.0)
+        loss_b = _reads_global
+    obj_b = Objective(model_b, (xb, yb), loss_b, batch_size=10)
+    # the change is real: the values differ (so reusing the store would be wrong)
+    kw_b = {**kwargs, **(grid_kwargs or {})}
+    fresh = grid_landscape(obj_b, d, **{**kw_b, "out": None})
+    assert not np.array_equal(fresh.values, first.values)
+    with pytest.raises(StoreError) as err:
+        grid_landscape(obj_b, d, **kw_b)
+    msg = str(err.value)
+    # exactly this component is named, with the fix
+    assert f"changed since it was written: {describe_changes([component])}. " in msg, msg
+    assert "another output path" in msg and "delete" in msg
+
+
+def test_equal_objective_built_again_reuses_the_store(tmp_path, cnn_problem):
+    """A separately built, equal objective (new model object, new tensors, new lambda) is the same run."""
+    from conftest import make_cnn
+
+    model, (x, y), _ = cnn_problem
+    kwargs = dict(span=0.5, resolution=(3, 5), out=str(tmp_path / "s"), progress=False)
+    obj = Objective(model, (x, y), lambda o, t: 2 * _ce(o, t), batch_size=10)
+    d = random_directions(obj, 2, seed=0)
+    first = grid_landscape(obj, d, **kwargs)
+    obj2 = Objective(make_cnn(), (x.clone(), y.clone()), lambda o, t: 2 * _ce(o, t), batch_size=10)
+    assert obj2.fingerprint() == obj.fingerprint()
+    again = grid_landscape(obj2, random_directions(obj2, 2, seed=0), **kwargs)
+    np.testing.assert_array_equal(again.values, first.values)
+    assert again.provenance["timings"] == load_landscape(tmp_path / "s").provenance["timings"]  # loaded, not rerun
+
+
+RECIPE_FOR_FINGERPRINT = """
+import torch
+from torch import nn
+
+SCALE = 2.0
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.bn, self.b = nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.b(torch.relu(self.bn(self.a(x))))
+
+
+def loss(out, t, w={"k": 1}):
+    return SCALE * nn.functional.cross_entropy(out, t, label_smoothing=0.1) * len({1, 2, "a"})
+
+
+def recipe():
+    torch.manual_seed(0)
+    m = Net()
+    m.register_forward_hook(lambda mod, i, o: None)
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(20, 3, generator=g), torch.randint(0, 2, (20,), generator=g)
+    return m, ({"x": x}, y), loss
+"""
+
+
+def test_fingerprint_is_the_same_in_another_process(tmp_path):
+    """Resuming in a new process works: no address, string-hash seed or module name enters the hashes."""
+    (tmp_path / "r.py").write_text(RECIPE_FOR_FINGERPRINT)
+    code = (
+        "import json, sys, torch; from landform.recipes import load_recipe; from landform import Objective; "
+        "[torch.nn.Linear(1, 1).register_forward_hook(print) for _ in range(int(sys.argv[2]))]; "
+        "r = load_recipe(sys.argv[1]); print(json.dumps(Objective(r.model, r.data, r.loss_fn).fingerprint()))"
+    )
+    fps = []
+    for seed, hooks_before in (("1", "0"), ("2", "3")):  # other string-hash seed, other hook handle ids
+        env = {**__import__("os").environ, "PYTHONHASHSEED": seed}
+        cmd = [sys.executable, "-c", code, str(tmp_path / "r.py"), hooks_before]
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr[-2000:]
+        fps.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert fps[0] == fps[1]
+
+
+def test_centre_guard_refuses_a_store_whose_centre_differs(tmp_path, mlp_problem):
+    obj = Objective(*mlp_problem)
+    d = random_directions(obj, 2, seed=0)
+    kwargs = dict(span=0.5, resolution=(3, 3), out=str(tmp_path / "s"), progress=False)
+    grid_landscape(obj, d, **kwargs)
+    meta_path = tmp_path / "s" / "landscape.json"
+    meta = json.loads(meta_path.read_text())
+    grid_landscape(obj, d, **kwargs)  # untouched: accepted
+    meta["center_value"] = float(np.nextafter(meta["center_value"], np.inf))  # one ulp off
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(StoreError, match="loss at the centre .* every fingerprint component matches"):
+        grid_landscape(obj, d, **kwargs)
+    # the same guard holds for an unfinished store being resumed
+    meta["complete"] = False
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(StoreError, match="loss at the centre"):
+        grid_landscape(obj, d, **kwargs)
+
+
+def test_schema_1_store_loads_but_is_never_resumed(tmp_path, mlp_problem):
+    obj = Objective(*mlp_problem)
+    d = random_directions(obj, 1, seed=0)
+    ls = grid_landscape(obj, d, resolution=3, out=str(tmp_path / "old"), progress=False)
+    meta_path = tmp_path / "old" / "landscape.json"
+    meta = json.loads(meta_path.read_text())
+    meta["schema_version"], meta["fingerprint"] = 1, "0" * 64  # what landform 0.1 wrote
+    meta_path.write_text(json.dumps(meta))
+    np.testing.assert_array_equal(load_landscape(tmp_path / "old").values, ls.values)
+    with pytest.raises(StoreError, match=r"older landform \(store schema 1\).*load_landscape.*delete"):
+        grid_landscape(obj, d, resolution=3, out=str(tmp_path / "old"), progress=False)
+    ls.save(tmp_path / "saved")
+    with pytest.raises(StoreError, match="no fingerprint"):
+        grid_landscape(obj, d, resolution=3, out=str(tmp_path / "saved"), progress=False)
+
+
+def test_resume_with_batch_mode_auto_evaluates_as_the_stored_chunks_were(tmp_path, cnn_problem, monkeypatch):
+    """batch_mode="auto" may pick vmap or loop by timing; a resumed run keeps the stored run's choice."""
+    from landform.store import GridStore
+
+    model, data, loss_fn = cnn_problem
+    obj = Objective(model, data, loss_fn, batch_mode="vmap")
+    d = random_directions(obj, 2, seed=1)
+    kwargs = dict(span=0.4, resolution=(3, 5), chunk_points=4, out=str(tmp_path / "s"), progress=False)
+    clean = grid_landscape(obj, d, **{**kwargs, "out": None})
+    real_write, writes = GridStore.write_chunk, []
+
+    def write_then_stop(self, i, values):  # Ctrl-C after two chunks
+        if len(writes) == 2:
+            raise KeyboardInterrupt
+        writes.append(i)
+        real_write(self, i, values)
+
+    monkeypatch.setattr(GridStore, "write_chunk", write_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        grid_landscape(obj, d, **kwargs)
+    monkeypatch.setattr(GridStore, "write_chunk", real_write)
+    auto = Objective(model, data, loss_fn)  # on CPU "auto" alone would choose the loop
+    resumed = grid_landscape(auto, d, **kwargs)
+    assert auto.resolved_batch_mode == "vmap" and resumed.provenance["batch_mode"] == "vmap"
+    np.testing.assert_array_equal(resumed.values, clean.values)

@@ -165,6 +165,10 @@ def analyze(args: argparse.Namespace) -> int:
     recipe_s = time.perf_counter() - t0
     run_dir = Path(args.out or Path("landform-runs") / f"{rec.name}-{args.dims}d-{Path(args.directions).stem}")
     _rank, world = _init_distributed()
+    if world > 1:
+        from .distributed import broadcast_model
+
+        broadcast_model(rec.model)  # rank 0's weights and buffers on every rank, before anything is evaluated
     objective = Objective(rec.model, rec.data, rec.loss_fn, data_parallel=world > 1 and args.parallel == "data")
     log(f"objective: {objective}" + (f", {world} ranks ({args.parallel}-parallel)" if world > 1 else ""))
     info = {"spec": args.recipe or "built-in:digits", "name": rec.name, **rec.info, "load_s": recipe_s}

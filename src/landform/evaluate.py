@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
+import json
 import math
 import platform
 import sys
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .directions import Directions, as_directions
+from .directions import as_directions
 from .errors import InputError
+from .fingerprint import fingerprint
 from .landscape import Landscape
 from .objective import Objective
 from .store import GridStore, load_landscape
@@ -82,27 +84,37 @@ def grid_axes(span: Any, resolution: Any, n: int) -> tuple[np.ndarray, ...]:
     return tuple(axes)
 
 
-def _data_fingerprint(objective: Objective) -> str:
-    h = hashlib.sha256()
-    h.update(str(objective.num_samples).encode())
-    batches = objective._batches
-    for b in {0: batches[0], len(batches) - 1: batches[-1]}.values():
-        for t in (*b.args, *b.kwargs.values(), b.target):
-            if isinstance(t, torch.Tensor):
-                h.update(str(tuple(t.shape)).encode())
-                h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
+def _check_ranks_agree(fp: dict[str, str], world: int) -> None:
+    """Refuse to evaluate when the ranks of a distributed run do not hold the same objective and grid."""
+    import torch.distributed as dist
+
+    from .store import describe_changes, fingerprint_changes
+
+    parts: list[Any] = [None] * world
+    dist.all_gather_object(parts, fp)
+    for r, other in enumerate(parts):
+        changed = fingerprint_changes(parts[0], other)
+        if changed:
+            raise InputError(
+                f"objective: rank {r} differs from rank 0 in {describe_changes(changed)}; every rank must evaluate "
+                "the same objective, or the landscape would mix several. Build the model, data and loss the same "
+                "way on every rank (seed them), or call landform.distributed.broadcast_model(model) before "
+                "building the Objective."
+            )
 
 
-def _fingerprint(objective: Objective, directions: Directions, axes: tuple[np.ndarray, ...]) -> str:
-    h = hashlib.sha256()
-    h.update(objective.theta0.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    h.update(directions.fingerprint().encode())
-    for a in axes:
-        h.update(a.tobytes())
-    h.update(_data_fingerprint(objective).encode())
-    h.update(getattr(objective.loss_fn, "__qualname__", type(objective.loss_fn).__name__).encode())
-    return h.hexdigest()
+def _pin_stored_batch_mode(objective: Objective, out: str | None) -> None:
+    """A resumed run evaluates the way its stored chunks were (batch_mode="auto" times loop and vmap on an
+    accelerator and could pick the other one, whose values differ in the last bits)."""
+    if out is None or objective.batch_mode != "auto" or objective.resolved_batch_mode is not None:
+        return
+    try:
+        meta = json.loads((Path(out) / "landscape.json").read_text())
+        mode = meta["provenance"]["batch_mode"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if mode in ("loop", "vmap"):
+        objective._chosen_mode = mode
 
 
 def _dist() -> tuple[int, int]:
@@ -181,7 +193,10 @@ def grid_landscape(
     out : str, optional
         Directory of a landscape store. Values are written there chunk by chunk, atomically; calling again
         with the same arguments after an interruption resumes where it stopped, and a finished store is
-        loaded instead of recomputed. A store of a different run is refused.
+        loaded instead of recomputed. A store of a different run is refused, naming what changed: its
+        fingerprint (:func:`landform.fingerprint.fingerprint`) covers the full data, the loss function's code and
+        closure, the weights, buffers, model code, directions and axes; and the loss at the centre, recomputed,
+        must equal the stored one bitwise.
     chunk_points : int
         Points per stored chunk (the most a kill can lose).
     progress : bool, optional
@@ -227,6 +242,7 @@ def grid_landscape(
     if int(chunk_points) < 1:
         raise InputError(f"chunk_points: expected a positive integer, got {chunk_points}.")
     t_start = time.perf_counter()
+    _pin_stored_batch_mode(objective, out)
     center = objective.loss()
     prov = {
         "num_params": objective.num_params,
@@ -234,6 +250,7 @@ def grid_landscape(
         "device": str(objective.device),
         "dtype": str(objective.dtype).replace("torch.", ""),
         "seed": d.seed,
+        "batch_mode": objective.resolved_batch_mode,
         "versions": _versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **(provenance or {}),
@@ -243,8 +260,10 @@ def grid_landscape(
     data_parallel = objective.data_parallel
     store = None
     done: set[int] = set()
+    fp = fingerprint(objective, d, axes) if (out is not None or world > 1) else None
+    if world > 1:
+        _check_ranks_agree(fp, world)
     if out is not None:
-        fp = _fingerprint(objective, d, axes)
         meta = _on_rank0(
             lambda: GridStore.open(out, template, fingerprint=fp, chunk_points=int(chunk_points)).meta, world
         )

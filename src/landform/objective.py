@@ -260,7 +260,11 @@ class Objective:
         if not self._batches or sum(b.n for b in self._batches) == 0:
             raise InputError("data: it yielded no samples; pass a non-empty dataset.")
         self._group = None
+        self._data_digest: str | None = None
         if data_parallel:
+            from .fingerprint import data_digest
+
+            self._data_digest = data_digest(self._batches)  # of the full data, before this rank keeps its share
             self._shard_for_rank()
         self.num_samples = self._allreduce_int(int(sum(b.n for b in self._batches)))
         self._batches = [b for b in self._batches if b.n > 0] or self._batches[:1]
@@ -591,6 +595,27 @@ class Objective:
         grad_fn = torch.func.grad(lambda t: self._batch_loss_theta(t, batch))
         _, hv = torch.func.jvp(grad_fn, (theta,), (v,))
         return hv.detach()
+
+    def fingerprint(self) -> dict[str, str]:
+        """SHA-256 hashes of what every value of this objective depends on, one per component.
+
+        Components: ``data`` (the full content of every batch), ``loss`` (the loss function's code, closure,
+        defaults, referenced globals and hyperparameters), ``weights``, ``buffers`` and ``model`` (structure and
+        code). A cached result may be reused only when every component is unchanged; see
+        :func:`landform.fingerprint.fingerprint` and :func:`landform.fingerprint.fingerprint_changes`.
+
+        Examples
+        --------
+        >>> import torch
+        >>> x, y = torch.ones(4, 2), torch.zeros(4, 1)
+        >>> a = Objective(torch.nn.Linear(2, 1), (x, y), lambda out, t: ((out - t) ** 2).mean())
+        >>> b = Objective(a.model, (x, y), lambda out, t: 10 * ((out - t) ** 2).mean())
+        >>> [k for k in a.fingerprint() if a.fingerprint()[k] != b.fingerprint()[k]]
+        ['loss']
+        """
+        from .fingerprint import objective_fingerprint
+
+        return objective_fingerprint(self)
 
     def __repr__(self) -> str:
         return (

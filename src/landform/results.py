@@ -66,7 +66,7 @@ __all__ = [
     "RUN_SCHEMA_VERSION",
 ]
 
-SCHEMA_VERSION = 1  # grid landscape directory
+SCHEMA_VERSION = 2  # grid landscape directory (version 1: one opaque fingerprint string; loads, never resumed)
 FORMAT = "landform.landscape"
 META = "landscape.json"
 SCATTERED_FORMAT, SCATTERED_SCHEMA_VERSION = "landform.scattered", 1
@@ -312,7 +312,9 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
 
 
-def landscape_meta(ls: Landscape, *, fingerprint: str = "", chunk_points: int = 0, complete: bool = True) -> dict[str, Any]:
+def landscape_meta(
+    ls: Landscape, *, fingerprint: dict[str, str] | None = None, chunk_points: int = 0, complete: bool = True
+) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
@@ -321,7 +323,7 @@ def landscape_meta(ls: Landscape, *, fingerprint: str = "", chunk_points: int = 
         "directions": ls.directions,
         "center_value": ls.center_value,
         "provenance": ls.provenance,
-        "fingerprint": fingerprint,
+        "fingerprint": dict(fingerprint or {}),
         "chunk_points": chunk_points,
         "complete": complete,
     }
