@@ -375,11 +375,18 @@ def _raw_summary_section(data: ReportData) -> str:
     return f"<details><summary>summary.json</summary><pre>{html.escape(json.dumps(doc, indent=1))}</pre></details>"
 
 
+def _viewer_section(data: ReportData) -> str:
+    from .viewer import viewer_section
+
+    return viewer_section(data)
+
+
 #: The report's sections, in page order; each maps the run's :class:`ReportData` to HTML ("" to omit).
 SECTIONS: list[Callable[[ReportData], str]] = [
     _warning_section,
     _summary_section,
     _interactive_section,
+    _viewer_section,
     _figures_section,
     _provenance_section,
     _raw_summary_section,
