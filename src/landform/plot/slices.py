@@ -280,7 +280,10 @@ def plot_corner(
     cm = colormaps[cmap]
     m = n - 1
     if fig is None:
-        fig = Figure(figsize=(2.6 * m + 1.4, 2.4 * m + 0.6), layout="constrained")
+        fig = Figure(figsize=(2.4 * m + 1.6, 2.3 * m + 0.9))
+    # a fixed layout: constrained layout costs seconds on a 4 x 4 grid
+    w, h = fig.get_size_inches()
+    fig.subplots_adjust(left=0.9 / w, right=1 - 1.3 / w, bottom=0.6 / h, top=1 - 0.45 / h, wspace=0.1, hspace=0.1)
     grid = fig.subplots(m, m, squeeze=False)
     minima = np.asarray([] if minima is None else minima, dtype=np.int64).ravel()
     saddles = np.asarray([] if saddles is None else saddles, dtype=np.int64).ravel()
@@ -323,5 +326,6 @@ def plot_corner(
     at = ", ".join(f"{names[k]} = {axes[k][anchor[k]]:.3g}" for k in range(n))
     fig.suptitle(f"slices through ({at})", fontsize="medium")
     if mesh is not None:
-        fig.colorbar(mesh, ax=grid.ravel().tolist(), label="loss" + (" (log scale)" if log else ""))
+        cax = fig.add_axes((1 - 1.0 / w, 0.6 / h, 0.18 / w, 1 - 1.05 / h))
+        fig.colorbar(mesh, cax=cax, label="loss" + (" (log scale)" if log else ""))
     return fig

@@ -321,8 +321,7 @@ def slice_viewer_html(
                 raise InputError(f"panels: expected pairs of distinct axes in [0, {n}), got ({i}, {j}).")
         cells = [(0, c) for c in range(len(panels))]
         grid = (1, len(panels))
-    in_plane = {k for p in panels for k in p}
-    slider_axes = [k for k in range(n) if any(k not in p for p in panels)] or sorted(in_plane)
+    slider_axes = [k for k in range(n) if any(k not in p for p in panels)]
     spec = {"type": "slices", "data": data_id, "panels": [list(p) for p in panels], "cells": cells, "grid": grid}
     h = height or int(min(260 * grid[0], 900) if grid[1] > 1 else 440)
     modes = ""
@@ -341,7 +340,7 @@ def slice_viewer_html(
         _data_script(data, data_id) if embed_data else "",
         f"<div class='lf-viewer lf-slices' id='{html.escape(div_id)}' data-spec='{html.escape(_json(spec))}'>",
         modes,
-        f"<div class='lf-coords'></div><div class='lf-plot' style='width:100%;height:{h}px'></div>",
+        f"<div class='lf-coords'></div><div class='lf-plot' id='{html.escape(div_id)}-plot' style='width:100%;height:{h}px'></div>",
         _slider_rows(data.spec, slider_axes, div_id),
         "</div>",
         _mount(div_id),
@@ -404,7 +403,7 @@ def volume_viewer_html(
         _STYLE,
         _data_script(data, data_id) if embed_data else "",
         f"<div class='lf-viewer lf-volume' id='{html.escape(div_id)}' data-spec='{html.escape(_json(spec))}'>",
-        f"<div class='lf-coords'></div><div class='lf-plot' style='width:100%;height:{height}px'></div>",
+        f"<div class='lf-coords'></div><div class='lf-plot' id='{html.escape(div_id)}-plot' style='width:100%;height:{height}px'></div>",
         _slider_rows(data.spec, sliders, div_id) if sliders else "",
         "</div>",
         _mount(div_id),
