@@ -20,10 +20,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np  # noqa: E402
 from _common import machine  # noqa: E402
 from topology import field  # noqa: E402
-
-import numpy as np  # noqa: E402
 
 from landform import Landscape  # noqa: E402
 from landform.report import build_report  # noqa: E402
@@ -78,7 +77,9 @@ def main() -> None:
             t_build = time.perf_counter() - t0
             text = path.read_text()
             size = len(text.encode())
-            plotly_js = max((len(m) for m in re.findall(r"<script type='text/javascript'>(.*?)</script>", text, re.S)), default=0)
+            plotly_js = max(
+                (len(m) for m in re.findall(r"<script type='text/javascript'>(.*?)</script>", text, re.S)), default=0
+            )
             data = sum(len(m) for m in re.findall(r"<script type='application/json'[^>]*>(.*?)</script>", text, re.S))
             pngs = sum(len(m) for m in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]*)", text))
             note = re.search(r"<p class='sub' id='viewer-note'>(.*?)</p>", text, re.S)

@@ -101,7 +101,7 @@ def test_report_renders_in_chromium(tmp_path, ndim):
                     r.abort()
 
             page.route("**/*", route)
-            page.goto(path.resolve().as_uri())
+            page.goto(path.resolve().as_uri(), timeout=120_000)  # plotly.js alone parses in 10 s on a loaded machine
             page.wait_for_load_state("load")
             page.wait_for_timeout(800)
             imgs = page.eval_on_selector_all(
@@ -114,8 +114,11 @@ def test_report_renders_in_chromium(tmp_path, ndim):
                 ".js-plotly-plot",
                 "els => els.map(e => [e.id, e.querySelectorAll('svg, canvas').length, e.getBoundingClientRect().height])",
             )
+            viewer = {"lf-slices-plot", "basin_tree", "basin_barcode", "basin_profile"}  # landform.report.viewer
             expected = (
-                {"surface3d", "contour_interactive", "profile_interactive"} if ndim == 2 else {"profile_interactive"}
+                {"surface3d", "contour_interactive", "profile_interactive"} | viewer
+                if ndim == 2
+                else {"profile_interactive", "lf-volume-plot"} | viewer
             )
             assert {p[0] for p in plots} == expected
             for pid, n_children, height in plots:

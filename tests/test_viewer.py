@@ -111,7 +111,7 @@ def test_basin_colors_are_steepest_descent_basins():
     few = basin_colors(tree, max_basins=2)
     assert few.minima.size == 2 and set(few.minima) <= set(bc.minima[:2].tolist())
     assert few.sizes().sum() == v.size
-    for k, m in enumerate(bc.minima):
+    for m in bc.minima:
         region = ref == m
         assert len(np.unique(few.labels[region])) == 1, "a steepest-descent basin was split"
         if m in few.minima:
@@ -172,7 +172,9 @@ def page_of(browser, path: Path):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:")) else r.abort())
     page.goto(path.resolve().as_uri(), wait_until="load", timeout=120_000)
-    page.wait_for_function("() => document.getElementById('lf-slices-plot') && document.getElementById('lf-slices-plot').data")
+    page.wait_for_function(
+        "() => document.getElementById('lf-slices-plot') && document.getElementById('lf-slices-plot').data"
+    )
     try:
         yield page
     finally:
@@ -223,7 +225,7 @@ def test_report_slices_volume_and_basins_in_chromium(tmp_path, browser, ndim):
         title = page.evaluate("() => document.getElementById('lf-slices-plot').layout.coloraxis.colorbar.title.text")
         assert title == ("loss (log scale)" if log else "loss")
         panels = _panels(page, ndim)
-        for (i, j), (heat, marks, cross) in panels.items():
+        for (i, j), (heat, marks, _cross) in panels.items():
             z = np.asarray(heat["z"], float)
             assert z.shape == (shape[j], shape[i])
             assert np.allclose(np.asarray(heat["c"], float), slice_2d(v, at, i, j).T, rtol=1e-6)
@@ -264,7 +266,11 @@ def test_report_slices_volume_and_basins_in_chromium(tmp_path, browser, ndim):
         q = int(np.argmin(val))
         xyz = (iso[0]["x"][q], iso[0]["y"][q], iso[0]["z"][q]) if isinstance(iso[0]["x"], list) else None
         if xyz is None:
-            xyz = tuple(page.evaluate(f"() => ['x','y','z'].map(c => document.getElementById('lf-volume-plot').data[0][c][{q}])"))
+            xyz = tuple(
+                page.evaluate(
+                    f"() => ['x','y','z'].map(c => document.getElementById('lf-volume-plot').data[0][c][{q}])"
+                )
+            )
         assert xyz == pytest.approx(tuple(axes[k][at[k]] for k in range(3)))
         sliders = page.eval_on_selector_all("#lf-volume input.lf-slider", "els => els.map(e => e.id)")
         assert sliders == [f"lf-volume-s{k}" for k in range(3, ndim)]

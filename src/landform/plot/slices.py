@@ -301,7 +301,12 @@ def plot_corner(
             for k in np.unique(lab):
                 if len(axes[i]) > 1 and len(axes[j]) > 1 and (lab != k).any():
                     ax.contour(
-                        axes[i], axes[j], (lab == k).T.astype(float), levels=[0.5], colors=[basins.colors[k]], linewidths=1.3
+                        axes[i],
+                        axes[j],
+                        (lab == k).T.astype(float),
+                        levels=[0.5],
+                        colors=[basins.colors[k]],
+                        linewidths=1.3,
                     )
         for pts, style in (
             (minima, {"marker": "v", "s": 34, "edgecolor": "white", "linewidths": 0.7}),

@@ -391,7 +391,9 @@ def volume_viewer_html(
     n = len(data.spec["shape"])
     vaxes = tuple(int(k) for k in vaxes)
     if n < 3 or len(set(vaxes)) != 3 or not all(0 <= k < n for k in vaxes):
-        raise InputError(f"vaxes: expected three distinct axes of a landscape with 3 or more axes, got {vaxes} ({n}-D).")
+        raise InputError(
+            f"vaxes: expected three distinct axes of a landscape with 3 or more axes, got {vaxes} ({n}-D)."
+        )
     data_id = data_id or f"{div_id}-data"
     lo, hi = _iso_levels(data, count)
     spec = {"type": "volume", "data": data_id, "vaxes": list(vaxes), "isomin": lo, "isomax": hi, "count": int(count)}
@@ -485,7 +487,9 @@ def frame_viewer_html(
         max_values=max_values,
     )
     if data.stride > 1:
-        raise InputError(f"frames: {frames.size:,} values exceed max_values={max_values:,}; pass fewer frames or raise it.")
+        raise InputError(
+            f"frames: {frames.size:,} values exceed max_values={max_values:,}; pass fewer frames or raise it."
+        )
     return slice_viewer_html(data, div_id, panels=[(1, 2)], height=460)
 
 
@@ -522,7 +526,9 @@ def _branches(tree: MergeTree) -> dict[int, int]:
     return branch
 
 
-def _minimum_text(tree: MergeTree, axes: Sequence[np.ndarray], names: dict[int, str], sizes: dict[int, int]) -> dict[int, str]:
+def _minimum_text(
+    tree: MergeTree, axes: Sequence[np.ndarray], names: dict[int, str], sizes: dict[int, int]
+) -> dict[int, str]:
     flat = tree.values.ravel()
     out = {}
     N = flat.size
@@ -703,7 +709,11 @@ def basin_figures(
         margin={"t": 36},
     )
     return [
-        ("basin_tree", "Merge tree; each branch (a minimum up to the saddle where it dies) in its basin's colour.", tree_fig),
+        (
+            "basin_tree",
+            "Merge tree; each branch (a minimum up to the saddle where it dies) in its basin's colour.",
+            tree_fig,
+        ),
         ("basin_barcode", "Persistence barcode; bar colours are the basins' colours.", bar_fig),
         ("basin_profile", "Landscape profile; every polygon in the colour of the branch it belongs to.", prof_fig),
     ]
@@ -826,7 +836,14 @@ def report_section(
         )
     bnames = [mnames[int(m)] + (" (global)" if k == 0 else "") for k, m in enumerate(basins.minima)]
     data = slice_data(
-        values, axes, names=names, anchor=anchor, markers=markers, basins=basins, basin_names=bnames, max_values=max_values
+        values,
+        axes,
+        names=names,
+        anchor=anchor,
+        markers=markers,
+        basins=basins,
+        basin_names=bnames,
+        max_values=max_values,
     )
     simp = ""
     if thr > 0:
@@ -859,7 +876,9 @@ def report_section(
             "saddles dots.</p>"
         )
         parts.append(vol)
-        fig = plot_corner(values, axes, anchor=anchor, minima=shown.minima, saddles=shown.saddles, basins=basins, names=names)
+        fig = plot_corner(
+            values, axes, anchor=anchor, minima=shown.minima, saddles=shown.saddles, basins=basins, names=names
+        )
         static.append(("slices", f"Slices through {at} on one colour scale; basin outlines in their colours.", fig))
     else:
         parts.append(slice_viewer_html(data, "lf-slices", data_id="lf-data"))
