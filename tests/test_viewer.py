@@ -145,6 +145,8 @@ def test_plot_corner_puts_the_minimum_where_it_is():
         arr = np.asarray(mesh.get_array()).reshape(len(axes[j]), len(axes[i]))
         b, a = np.unravel_index(int(np.argmin(arr)), arr.shape)
         assert (a, b) == (at[i], at[j]), (i, j)
+        corners = mesh.get_coordinates()[b : b + 2, a : a + 2].reshape(-1, 2)  # the drawn cell of the minimum
+        assert np.allclose(np.asarray(corners).mean(axis=0), [axes[i][at[i]], axes[j][at[j]]]), (i, j)
         tri = [c for c in ax.collections[1:] if c.get_offsets().shape[0] and c.get_paths()]
         pts = np.concatenate([c.get_offsets() for c in tri])
         assert np.any(np.all(np.isclose(pts, [axes[i][at[i]], axes[j][at[j]]]), axis=1))
@@ -244,7 +246,9 @@ def test_report_slices_volume_and_basins_in_chromium(tmp_path, browser, ndim):
             state[k] = new
             assert _state(page) == state
             after = _panels(page, ndim)
-            for (i, j), (heat, _, cross) in after.items():
+            for (i, j), (heat, marks, cross) in after.items():
+                # the global minimum lies in a slice only while the slice passes through it
+                assert any(t.startswith("<b>min 1</b>") for t in marks["text"]) == (k in (i, j)), (k, i, j)
                 z = np.asarray(heat["c"], float)
                 assert np.allclose(z, slice_2d(v, state, i, j).T, rtol=1e-6), (k, i, j)
                 changed = not np.allclose(z, np.asarray(before[(i, j)][0]["c"], float))
