@@ -4,7 +4,9 @@ For 41^4 and 21^5 grids of the seeded rough multi-well field of benchmarks/topol
 saved as a landscape store: build the report, print its size with a breakdown (plotly.js, the embedded
 slice/volume dataset, static PNGs, the rest) and what the viewer decimated, then open it in headless Debian
 chromium and time, over --rounds loads (median and spread), from navigation start until every plotly view
-on the page (slices, volume, trees, profile) has drawn.
+on the page (slices, volume, trees, profile) has drawn, and the CPU time chromium spent (a figure that
+load on the machine inflates far less than wall time), beside a floor page holding plotly.js and one small
+plot, loaded interleaved with it.
 
     python benchmarks/report_view.py [--rounds 3] [--shapes 41^4,21^5]
 """
@@ -12,6 +14,7 @@ on the page (slices, volume, trees, profile) has drawn.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
@@ -35,27 +38,77 @@ DRAWN = """() => {
 }"""
 
 
-def open_times(path: Path, rounds: int) -> tuple[list[float], int, list[str]]:
+def _chromium_cpu() -> float:
+    """CPU seconds (user + system) used so far by the chromium processes below this one (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                raw = (d / "stat").read_text()
+            except OSError:
+                continue
+            name = raw[raw.index("(") + 1 : raw.rindex(")")]
+            rest = raw[raw.rindex(")") + 2 :].split()
+            stats[int(d.name)] = [name, *rest]
+            children.setdefault(int(rest[1]), []).append(int(d.name))
+    total, stack = 0.0, [os.getpid()]
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, []))
+        st = stats.get(pid)
+        if st and "chrom" in st[0].lower():
+            total += (int(st[12]) + int(st[13])) / tick  # utime, stime
+    return total
+
+
+def open_times(paths: list[Path], rounds: int) -> tuple[dict[Path, list[tuple[float, float]]], int, list[str]]:
+    """Per page: (wall seconds, chromium CPU seconds) of each load, loads of the pages interleaved."""
     from playwright.sync_api import sync_playwright
 
-    times, errors = [], []
+    out: dict[Path, list[tuple[float, float]]] = {p: [] for p in paths}
+    errors: list[str] = []
     n_plots = 0
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
         try:
             for _ in range(rounds):
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-                t0 = time.perf_counter()
-                page.goto(path.resolve().as_uri(), wait_until="load", timeout=120_000)
-                page.wait_for_function(DRAWN, timeout=120_000, polling=20)
-                times.append(time.perf_counter() - t0)
-                n_plots = page.eval_on_selector_all(".js-plotly-plot", "els => els.length")
-                page.close()
+                for path in paths:
+                    page = browser.new_page(viewport={"width": 1280, "height": 900})
+                    page.on("pageerror", lambda e: errors.append(str(e)))
+                    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                    c0, t0 = _chromium_cpu(), time.perf_counter()
+                    page.goto(path.resolve().as_uri(), wait_until="load", timeout=300_000)
+                    page.wait_for_function(DRAWN, timeout=300_000, polling=20)
+                    out[path].append((time.perf_counter() - t0, _chromium_cpu() - c0))
+                    if path == paths[0]:
+                        n_plots = page.eval_on_selector_all(".js-plotly-plot", "els => els.length")
+                    page.close()
         finally:
             browser.close()
-    return times, n_plots, errors
+    return out, n_plots, errors
+
+
+def _floor_page(folder: Path) -> Path:
+    """plotly.js and one small plot: what any report with interactive views costs to open."""
+    from plotly.offline import get_plotlyjs
+
+    path = folder / "floor.html"
+    path.write_text(
+        f"<html><head><script>{get_plotlyjs()}</script></head><body><div id='a'></div>"
+        "<script>Plotly.newPlot('a', [{y: [1, 3, 2]}]);</script></body></html>"
+    )
+    return path
+
+
+def _summary(xs: list[tuple[float, float]]) -> str:
+    wall = [w for w, _ in xs]
+    cpu = [c for _, c in xs]
+    return (
+        f"wall median {statistics.median(wall):.2f} s (min {min(wall):.2f}, max {max(wall):.2f}), "
+        f"chromium CPU median {statistics.median(cpu):.2f} s (min {min(cpu):.2f}, max {max(cpu):.2f})"
+    )
 
 
 def main() -> None:
@@ -83,7 +136,8 @@ def main() -> None:
             data = sum(len(m) for m in re.findall(r"<script type='application/json'[^>]*>(.*?)</script>", text, re.S))
             pngs = sum(len(m) for m in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]*)", text))
             note = re.search(r"<p class='sub' id='viewer-note'>(.*?)</p>", text, re.S)
-            times, n_plots, errors = open_times(path, args.rounds)
+            floor = _floor_page(Path(tmp))
+            times, n_plots, errors = open_times([path, floor], args.rounds)
             print(f"\n{spec} ({v.size:,} points): report {size / 1e6:.2f} MB, built in {t_build:.1f} s")
             print(
                 f"  plotly.js {plotly_js / 1e6:.2f} MB, viewer dataset {data / 1e6:.2f} MB, PNGs {pngs / 1e6:.2f} MB, "
@@ -91,8 +145,11 @@ def main() -> None:
             )
             print(f"  viewer: {note.group(1) if note else 'n/a'}")
             print(
-                f"  open in chromium until {n_plots} plotly views drew: median {statistics.median(times):.2f} s "
-                f"(min {min(times):.2f}, max {max(times):.2f}, {len(times)} loads); console errors: {len(errors)}"
+                f"  open in chromium until its {n_plots} plotly views drew ({args.rounds} loads): {_summary(times[path])}"
+            )
+            print(f"  floor (plotly.js + one small plot, interleaved): {_summary(times[floor])}")
+            print(
+                f"  console errors: {len(errors)}; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
             )
             for e in errors[:5]:
                 print("   ", e)

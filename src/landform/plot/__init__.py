@@ -18,6 +18,7 @@ from .figures import (
     plot_profile,
     plot_surface,
 )
+from .slices import plot_corner
 
 __all__ = [
     "plot_curve",
@@ -31,4 +32,5 @@ __all__ = [
     "plot_eigenvalues",
     "plot_density",
     "plot_comparison",
+    "plot_corner",
 ]
