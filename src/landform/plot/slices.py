@@ -331,6 +331,6 @@ def plot_corner(
     at = ", ".join(f"{names[k]} = {axes[k][anchor[k]]:.3g}" for k in range(n))
     fig.suptitle(f"slices through ({at})", fontsize="medium")
     if mesh is not None:
-        cax = fig.add_axes((1 - 1.0 / w, 0.6 / h, 0.18 / w, 1 - 1.05 / h))
+        cax = fig.add_axes((1 - 1.0 / w, 0.6 / h, 0.18 / w, 1 - 1.05 / h), label="<colorbar>")
         fig.colorbar(mesh, cax=cax, label="loss" + (" (log scale)" if log else ""))
     return fig
