@@ -337,6 +337,8 @@ def test_frame_viewer_moves_through_frames(tmp_path, browser):
     frames = rng.random((5, 7, 4)) + 1.0
     x, y = np.linspace(0, 1, 7), np.linspace(-2, 2, 4)
     markers = [[{"x": 0.1 * f, "y": -1.0 + f * 0.5, "text": f"checkpoint {f}"}] for f in range(5)]
+    for f in range(5):  # the trajectory relative to checkpoint f, one line per frame
+        markers[f] += [{"x": 0.2 * (g - f), "y": 0.3 * g, "text": f"path {g}", "group": "path"} for g in range(3)]
     div = V.frame_viewer_html(frames, x, y, "lf-slices", labels=[f"epoch {f}" for f in range(5)], markers=markers)
     page_html = f"<html><head><script>{get_plotlyjs()}</script></head><body>{V.viewer_script()}{div}</body></html>"
     path = tmp_path / "frames.html"
@@ -344,9 +346,10 @@ def test_frame_viewer_moves_through_frames(tmp_path, browser):
     with page_of(browser, path) as page:
         for f in (0, 3, 4):
             _move(page, "lf-slices-s0", f)
-            heat, marks, _ = _traces(page, "lf-slices-plot")
+            heat, marks, _, path = _traces(page, "lf-slices-plot")
             assert np.allclose(np.asarray(heat["c"], float), frames[f].T, rtol=1e-6)
-            assert marks["text"] == [f"checkpoint {f}"] and marks["x"] == pytest.approx([0.1 * f])
+            assert marks["text"][0] == f"checkpoint {f}" and marks["x"][0] == pytest.approx(0.1 * f)
+            assert path["name"] == "path" and path["x"] == pytest.approx([0.2 * (g - f) for g in range(3)])
             assert f"frame = epoch {f}" in page.inner_text("#lf-slices .lf-coords")
     with pytest.raises(InputError, match="labels"):
         V.frame_viewer_html(frames, x, y, "v", labels=["a"])

@@ -95,7 +95,7 @@ VIEWER_JS = r"""
     var d = dataset(spec.data), st = d.anchor.slice(), mode = "loss", plot = root.querySelector(".lf-plot");
     var rows = spec.grid[0], cols = spec.grid[1], bound = false;
     function render() {
-      var traces = [], lay = {
+      var traces = [], paths = [], lay = {
         margin: { l: 10, r: 10, t: 10, b: 10 }, showlegend: false, hovermode: "closest",
         coloraxis: lossAxis(d), coloraxis2: basinAxis(d), uirevision: "keep",
       };
@@ -130,7 +130,15 @@ VIEWER_JS = r"""
         };
         if (mode === "basin") hm.text = t;
         traces.push(hm);
-        var ms = d.markers.filter(function (m) { return inSlice(m, st, [i, j]); });
+        var ms = d.markers.filter(function (m) { return inSlice(m, st, [i, j]); }), groups = {};
+        ms.forEach(function (m) { if (m.group) (groups[m.group] = groups[m.group] || []).push(m); });
+        Object.keys(groups).forEach(function (g) {  // markers of one group joined by a line, drawn under them
+          paths.push({
+            type: "scatter", mode: "lines", name: g, xaxis: xs, yaxis: ys, hoverinfo: "skip",
+            x: groups[g].map(function (m) { return m.at[i]; }), y: groups[g].map(function (m) { return m.at[j]; }),
+            line: { color: "#fff", width: 2 },
+          });
+        });
         traces.push({
           type: "scatter", mode: "markers", name: "critical points", xaxis: xs, yaxis: ys,
           x: ms.map(function (m) { return m.at[i]; }), y: ms.map(function (m) { return m.at[j]; }),
@@ -142,7 +150,7 @@ VIEWER_JS = r"""
           marker: { symbol: "cross-thin", size: 16, line: { width: 2, color: mode === "basin" ? "#000" : "#fff" } },
         });
       });
-      Plotly.react(plot, traces, lay, { displaylogo: false, responsive: true });
+      Plotly.react(plot, traces.concat(paths), lay, { displaylogo: false, responsive: true });
       showState(root, d, st);
       if (!bound && plot.on) {
         bound = true;

@@ -117,7 +117,9 @@ def slice_data(
     markers : sequence of dict
         Points to overlay: ``{"at": coordinates (n floats), "kind": "minimum" | "saddle" | "point",
         "color": str, "text": str}`` with optionally ``"index"`` (n grid indices, an entry None for "every
-        slice"); without ``index`` a marker belongs to the grid point nearest to ``at``. A marker is drawn in
+        slice"), ``"symbol"`` (a plotly marker symbol) and ``"group"`` (markers of one group that lie in a slice
+        are joined by a line, in their order, e.g. a training trajectory); without ``index`` a marker belongs
+        to the grid point nearest to ``at``. A marker is drawn in
         a slice when its index along every off-plane axis is the slider's (after decimation: the nearest kept
         index, so within half the kept spacing).
     basins : BasinColors, optional
@@ -197,6 +199,7 @@ def slice_data(
                 "color": str(m.get("color", "#d62728")),
                 "text": str(m.get("text", "")),
                 **({"symbol": str(m["symbol"])} if "symbol" in m else {}),
+                **({"group": str(m["group"])} if m.get("group") else {}),
             }
         )
     tick_lists = None
@@ -439,7 +442,8 @@ def frame_viewer_html(
     x, y : 1-D arrays
     div_id : str
     labels : F frame names (default ``"0"``, ``"1"``, ...)
-    markers : for each frame, markers ``{"x", "y", "text", "color", "symbol"}`` drawn in that frame only
+    markers : for each frame, markers ``{"x", "y", "text", "color", "symbol", "group"}`` drawn in that frame
+        only; a frame's markers of one ``group`` are joined by a line (a trajectory)
     names : x and y axis names
     frame_name : the slider's name
     log : bool, optional
@@ -473,6 +477,7 @@ def frame_viewer_html(
                     "color": m.get("color", "#d62728"),
                     "text": m.get("text", ""),
                     "symbol": m.get("symbol", "x"),
+                    "group": m.get("group"),
                 }
             )
     anchor = (int(start), *np.unravel_index(int(np.nanargmin(frames[int(start)])), frames.shape[1:]))
