@@ -130,6 +130,17 @@ def test_slice_data_decimates_through_the_anchor():
     assert "every 2nd grid point" in d.note and "20 × 20 × 21 × 20 = 168,000 of 41 × 41 × 41 × 41" in d.note
     with pytest.raises(InputError, match="axes"):
         V.slice_data(v[:3], axes)
+    # a marker is drawn in the slices within half the kept spacing of it (stride 3, anchor off every kept 0)
+    small, sax = asym_field((10, 11, 12), (5, 4, 8), (1, 9, 2))
+    pts = [(a, b, c) for a in range(10) for b in range(11) for c in range(12)]
+    mk = [{"at": [sax[k][p[k]] for k in range(3)], "index": list(p)} for p in pts]
+    d3 = V.slice_data(small, sax, anchor=(5, 4, 8), markers=mk, max_values=100)
+    assert d3.stride == 3
+    for p, m in zip(pts, d3.spec["markers"], strict=True):
+        for k in range(3):
+            kept = d3.index[k]
+            nearest = kept[np.argmin(np.abs(kept - p[k]))]  # the edge one beyond the outermost kept points
+            assert abs(kept[m["idx"][k]] - p[k]) == abs(nearest - p[k]) and abs(nearest - p[k]) <= 2, (p, k)
 
 
 def test_plot_corner_puts_the_minimum_where_it_is():

@@ -121,7 +121,7 @@ def slice_data(
         are joined by a line, in their order, e.g. a training trajectory); without ``index`` a marker belongs
         to the grid point nearest to ``at``. A marker is drawn in
         a slice when its index along every off-plane axis is the slider's (after decimation: the nearest kept
-        index, so within half the kept spacing).
+        index, ties to the higher one).
     basins : BasinColors, optional
         Basin labels (same shape as ``values``) for the basin colouring.
     basin_names : names of the coloured basins (default ``"basin 1"``, ...)
@@ -180,7 +180,7 @@ def slice_data(
         bnames = [f"basin {k + 1}" for k in range(basins.minima.size)]
 
     def dec(k: int, full_idx: int) -> int:
-        return int(np.clip(round((full_idx - index[k][0]) / s), 0, len(index[k]) - 1))
+        return int(np.clip(np.floor((full_idx - index[k][0]) / s + 0.5), 0, len(index[k]) - 1))
 
     out_markers = []
     for m in markers:
@@ -229,8 +229,8 @@ def slice_data(
         note = (
             f"Decimated for the slice and volume views: every {s}{'nd' if s == 2 else 'th'} grid point along each "
             f"axis is embedded ({kept} = {sub.size:,} of {full} = {values.size:,} values, float32, on the sub-grid "
-            "through the starting point); a critical point is drawn in a slice when it lies within half the "
-            "embedded spacing of it. The merge tree, basins and every number are computed on the full grid."
+            "through the starting point); a critical point is drawn in the slices through the embedded grid point "
+            "nearest to it. The merge tree, basins and every number are computed on the full grid."
         )
     del finite
     return SliceData(spec, index, s, tuple(values.shape), note)
