@@ -38,8 +38,8 @@ DRAWN = """() => {
 }"""
 
 
-def _chromium_cpu() -> float:
-    """CPU seconds (user + system) used so far by the chromium processes below this one (from /proc)."""
+def _chromium_cpu() -> dict[int, float]:
+    """CPU seconds (user + system) used so far by each chromium process below this one (from /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
     children: dict[int, list[int]] = {}
     stats: dict[int, list[str]] = {}
@@ -53,14 +53,20 @@ def _chromium_cpu() -> float:
             rest = raw[raw.rindex(")") + 2 :].split()
             stats[int(d.name)] = [name, *rest]
             children.setdefault(int(rest[1]), []).append(int(d.name))
-    total, stack = 0.0, [os.getpid()]
+    out, stack = {}, [os.getpid()]
     while stack:
         pid = stack.pop()
         stack.extend(children.get(pid, []))
         st = stats.get(pid)
         if st and "chrom" in st[0].lower():
-            total += (int(st[12]) + int(st[13])) / tick  # utime, stime
-    return total
+            out[pid] = (int(st[12]) + int(st[13])) / tick  # utime, stime
+    return out
+
+
+def _cpu_since(before: dict[int, float]) -> float:
+    """CPU seconds spent since ``before`` by the chromium processes alive now (a closed page's process that
+    exits meanwhile would otherwise take its whole CPU time out of the sum)."""
+    return sum(t - before.get(pid, 0.0) for pid, t in _chromium_cpu().items())
 
 
 def open_times(paths: list[Path], rounds: int) -> tuple[dict[Path, list[tuple[float, float]]], int, list[str]]:
@@ -81,7 +87,7 @@ def open_times(paths: list[Path], rounds: int) -> tuple[dict[Path, list[tuple[fl
                     c0, t0 = _chromium_cpu(), time.perf_counter()
                     page.goto(path.resolve().as_uri(), wait_until="load", timeout=300_000)
                     page.wait_for_function(DRAWN, timeout=300_000, polling=20)
-                    out[path].append((time.perf_counter() - t0, _chromium_cpu() - c0))
+                    out[path].append((time.perf_counter() - t0, _cpu_since(c0)))
                     if path == paths[0]:
                         n_plots = page.eval_on_selector_all(".js-plotly-plot", "els => els.length")
                     page.close()
