@@ -375,10 +375,13 @@ def _raw_summary_section(data: ReportData) -> str:
     return f"<details><summary>summary.json</summary><pre>{html.escape(json.dumps(doc, indent=1))}</pre></details>"
 
 
+from .progressive import progressive_section  # noqa: E402
+
 #: The report's sections, in page order; each maps the run's :class:`ReportData` to HTML ("" to omit).
 SECTIONS: list[Callable[[ReportData], str]] = [
     _warning_section,
     _summary_section,
+    lambda data: progressive_section(data.landscape),
     _interactive_section,
     _figures_section,
     _provenance_section,
