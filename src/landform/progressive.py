@@ -315,9 +315,10 @@ def progressive_landscape(
     limit = K if max_shards is None else int(max_shards)
     out_path = Path(out) if out is not None else None
     if out_path is not None:
-        from .evaluate import _fingerprint
+        from .fingerprint import fingerprint
 
-        fp = hashlib.sha256(f"{_fingerprint(objective, d, axes)}|K={K}|seed={int(seed)}".encode()).hexdigest()
+        fp_parts = json.dumps(fingerprint(objective, d, axes), sort_keys=True, default=str)
+        fp = hashlib.sha256(f"{fp_parts}|K={K}|seed={int(seed)}".encode()).hexdigest()
         template = Landscape(np.full(shape, np.nan), axes, d.metadata(), float("nan"), {}, np.zeros(shape, bool))
         _open_state(out_path, template, {"format": "landform.progressive", "fingerprint": fp, "shards": K,
                                          "seed": int(seed), "sizes": sizes.tolist()})
