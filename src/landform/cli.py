@@ -91,6 +91,21 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--sharpness-rho", type=float, default=0.05, help="radius of average/worst-case L2 sharpness (0 to skip)"
     )
+    a.add_argument(
+        "--estimate",
+        action="store_true",
+        help="time a few losses, gradients and HVPs, print each stage's expected time and memory, and exit",
+    )
+    a.add_argument(
+        "--progressive",
+        action="store_true",
+        help="evaluate the grid shard by shard of the data until its topology is stable (standard errors saved)",
+    )
+    a.add_argument("--rtol", type=float, default=0.05, help="--progressive: tolerance of the stopping rule (0: all data)")
+    a.add_argument("--shards", type=int, default=16, help="--progressive: parts the data is split into (default 16)")
+    a.add_argument(
+        "--compile", choices=["off", "on", "auto"], default="off", help="evaluate the grid through torch.compile"
+    )
     r = sub.add_parser("report", help="(re)build figures and report.html of a run folder")
     r.add_argument("run_dir")
     c = sub.add_parser(
@@ -159,6 +174,10 @@ def analyze(args: argparse.Namespace) -> int:
         report=not args.no_report,
         progress=not args.quiet,
         command=command or " ".join(sys.argv),
+        progressive=args.progressive,
+        rtol=args.rtol,
+        shards=args.shards,
+        compile=args.compile,
     ).validate()
     log(f"recipe: {args.recipe or 'built-in digits CNN'}")
     rec = load_recipe(args.recipe)
@@ -171,6 +190,18 @@ def analyze(args: argparse.Namespace) -> int:
         broadcast_model(rec.model)  # rank 0's weights and buffers on every rank, before anything is evaluated
     objective = Objective(rec.model, rec.data, rec.loss_fn, data_parallel=world > 1 and args.parallel == "data")
     log(f"objective: {objective}" + (f", {world} ranks ({args.parallel}-parallel)" if world > 1 else ""))
+    if args.estimate or not args.quiet:
+        from .estimate import estimate_run
+
+        est = estimate_run(
+            objective, dims=config.dims, resolution=config.resolution, directions=str(config.directions),
+            trace_hvp=config.trace_hvp, density_probes=config.density_probes, density_steps=config.density_steps,
+            sharpness_rho=config.sharpness_rho, report=config.report, repeats=3 if args.estimate else 1,
+        )
+        if args.estimate:
+            print(est.table())
+            return EXIT_OK
+        log(est.table())
     info = {"spec": args.recipe or "built-in:digits", "name": rec.name, **rec.info, "load_s": recipe_s}
     result = run_analyze(objective, config, run_dir, recipe_info=info, log=log)
     if result is not None:
@@ -194,6 +225,12 @@ def format_summary(result: RunResult, *, recipe_s: float = 0.0) -> str:
     )
     lines.append(f"  grid            {' x '.join(map(str, ls['shape']))}, span {result.span}")
     lines.append(f"  loss at centre  {ls['center_value']:.6g}")
+    prog = result.extras.get("progressive")
+    if prog:
+        lines.append(
+            f"  data used       {100 * prog['data_fraction']:.1f} % ({prog['shards_used']} of {prog['shards']} shards, "
+            f"{prog['stopped']}); largest standard error {prog['max_stderr']:.3g}"
+        )
     if ls["min"] is not None:
         lines.append(f"  loss range      [{ls['min']:.6g}, {ls['max']:.6g}]")
     if ls["n_nonfinite"]:

@@ -21,7 +21,12 @@ from .landscape import Landscape
 from .objective import Objective
 from .store import GridStore, load_landscape
 
-__all__ = ["grid_axes", "grid_landscape"]
+__all__ = ["grid_axes", "grid_landscape", "COMPILE_SECONDS", "COMPILE_SPEEDUP"]
+
+#: Seconds torch.compile takes on the loss of a small CNN, and its compiled forward's time as a fraction of
+#: eager (benchmarks/compile.py on the digits CNN); compile="auto" uses them to decide whether a grid pays it back.
+COMPILE_SECONDS = 20.0
+COMPILE_SPEEDUP = 0.74
 
 
 def _per_axis(value: Any, n: int, name: str) -> list[Any]:
@@ -175,6 +180,7 @@ def grid_landscape(
     chunk_points: int = 256,
     progress: bool | None = None,
     provenance: dict[str, Any] | None = None,
+    compile: bool | str = False,
 ) -> Landscape:
     """Loss of ``objective`` on a regular grid in the span of ``directions``.
 
@@ -203,6 +209,11 @@ def grid_landscape(
         Show a progress bar (default: when stderr is a terminal).
     provenance : dict, optional
         Extra entries for the result's provenance (e.g. the command line).
+    compile : bool or "auto"
+        Evaluate the losses through :func:`torch.compile` (:meth:`Objective.compiled`; values equal to eager
+        to float32 rounding). ``"auto"`` compiles only when the grid is large enough to pay back the compile
+        time: when ``points x t_loss x (1 - COMPILE_SPEEDUP) > 2 x COMPILE_SECONDS``, with ``t_loss`` the time
+        of the centre's loss (constants measured by ``benchmarks/compile.py``; never under torch.distributed).
 
     Returns
     -------
@@ -241,9 +252,20 @@ def grid_landscape(
             break
     if int(chunk_points) < 1:
         raise InputError(f"chunk_points: expected a positive integer, got {chunk_points}.")
+    if compile not in (False, True, "auto"):
+        raise InputError(f"compile: expected False, True or 'auto', got {compile!r}.")
     t_start = time.perf_counter()
     _pin_stored_batch_mode(objective, out)
     center = objective.loss()
+    t_loss = time.perf_counter() - t_start
+    use_compile = compile is True or (
+        compile == "auto"
+        and _dist()[1] == 1
+        and objective._private is not None
+        and total * t_loss * (1 - COMPILE_SPEEDUP) > 2 * COMPILE_SECONDS
+    )
+    if use_compile and not objective.is_compiled:
+        objective = objective.compiled()
     prov = {
         "num_params": objective.num_params,
         "num_samples": objective.num_samples,
@@ -329,6 +351,7 @@ def grid_landscape(
         "parallel": "data" if data_parallel else ("grid" if world > 1 else None),
     }
     prov["batch_mode"] = objective.resolved_batch_mode
+    prov["compiled"] = objective.is_compiled
     ls = Landscape(values, axes, d.metadata(), center, prov)
     n_bad = ls.n_nonfinite
     if n_bad:

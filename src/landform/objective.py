@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch.func import functional_call
 
@@ -47,6 +48,41 @@ def _index_batch(b: _Batch, idx: torch.Tensor) -> _Batch:
         return x
 
     return _Batch(take(b.args), take(b.kwargs), take(b.target), int(idx.numel()))
+
+
+def _concat_batches(pieces: list[_Batch]) -> _Batch | None:
+    """All pieces as one batch, or None when they differ in structure (then they are kept apart)."""
+    if len(pieces) < 2:
+        return pieces[0] if pieces else None
+
+    def cat(xs: list[Any], ns: list[int]) -> Any:
+        x0 = xs[0]
+        if isinstance(x0, torch.Tensor):
+            ok = all(isinstance(x, torch.Tensor) and x.dim() > 0 and x.shape[0] == n and x.shape[1:] == x0.shape[1:]
+                     and x.dtype == x0.dtype for x, n in zip(xs, ns, strict=True))
+            if not ok:
+                raise _Unmergeable
+            return torch.cat(xs)
+        if isinstance(x0, (tuple, list)):
+            if any(type(x) is not type(x0) or len(x) != len(x0) for x in xs):
+                raise _Unmergeable
+            return type(x0)(cat([x[i] for x in xs], ns) for i in range(len(x0)))
+        if isinstance(x0, dict):
+            if any(not isinstance(x, dict) or x.keys() != x0.keys() for x in xs):
+                raise _Unmergeable
+            return {k: cat([x[k] for x in xs], ns) for k in x0}
+        raise _Unmergeable  # a non-tensor argument: keep the batches as they are
+
+    ns = [p.n for p in pieces]
+    try:
+        return _Batch(cat([p.args for p in pieces], ns), cat([p.kwargs for p in pieces], ns),
+                      cat([p.target for p in pieces], ns), sum(ns))
+    except _Unmergeable:
+        return None
+
+
+class _Unmergeable(Exception):
+    pass
 
 
 def _to_device(x: Any, device: torch.device) -> Any:
@@ -254,6 +290,7 @@ class Objective:
         tied = {id(sub): sub for c, mod in seen.values() if c > 1 for sub in mod.modules()}
         self._tied = list(tied.values()) or None
         self._private = self._make_private_copy() if private_copy else None
+        self._compiled: Callable[..., torch.Tensor] | None = None
         self._batches = [
             _split_batch(_to_device(b, self.device), i) for i, b in enumerate(_iter_batches(data, batch_size))
         ]
@@ -423,7 +460,9 @@ class Objective:
                 torch._foreach_copy_(targets, list(params.values()))
             total = None
             for batch, w in zip(self._batches, self._weights, strict=True):
-                if self._private is not None:
+                if self._compiled is not None:
+                    value = self._compiled(batch.args, batch.kwargs, batch.target)
+                elif self._private is not None:
                     value = self.loss_fn(self._private[0](*batch.args, **batch.kwargs), batch.target)
                 else:
                     value = self._call(params, batch)
@@ -507,6 +546,115 @@ class Objective:
         new._batches = batches
         new.num_samples = int(sum(b.n for b in batches))
         new._weights = [b.n / new.num_samples for b in batches]
+        return new
+
+    def compiled(self) -> Objective:
+        """The same objective whose no-gradient losses (:meth:`loss_batch` in loop mode) run the model's forward
+        and the loss through :func:`torch.compile`; gradients and HVPs stay eager. The first call of each batch
+        shape compiles (seconds to minutes); values equal the eager ones to float32 rounding. Needs the private
+        model copy (``private_copy=True``). A compile failure raises :class:`LandformError` on first use.
+
+        Examples
+        --------
+        >>> import torch
+        >>> obj = Objective(torch.nn.Linear(3, 1), (torch.randn(8, 3), torch.randn(8, 1)), torch.nn.functional.mse_loss)
+        >>> obj.compiled().is_compiled, obj.is_compiled
+        (True, False)
+        """
+        if self._private is None:
+            raise InputError(
+                "compile: needs the objective's private model copy; create the Objective with private_copy=True."
+            )
+        clone, loss_fn = self._private[0], self.loss_fn
+
+        def forward_loss(args: tuple, kwargs: dict, target: Any) -> torch.Tensor:
+            return loss_fn(clone(*args, **kwargs), target)
+
+        compiled = torch.compile(forward_loss, dynamic=False)
+
+        def call(args: tuple, kwargs: dict, target: Any) -> torch.Tensor:
+            try:
+                return compiled(args, kwargs, target)
+            except Exception as exc:  # inductor needs a C++ compiler (CPU) or triton (GPU)
+                raise LandformError(
+                    f"compile: torch.compile of the loss failed ({type(exc).__name__}: {str(exc)[:200]}); use "
+                    "compile=False."
+                ) from exc
+
+        new = object.__new__(Objective)
+        new.__dict__.update(self.__dict__)
+        new._compiled = call
+        new._chosen_mode = "loop"
+        return new
+
+    @property
+    def is_compiled(self) -> bool:
+        """True for an objective made by :meth:`compiled`."""
+        return self._compiled is not None
+
+    @property
+    def data_nbytes(self) -> int:
+        """Bytes of the tensors of the cached data (this rank's share when data-parallel)."""
+
+        def size(x: Any) -> int:
+            if isinstance(x, torch.Tensor):
+                return x.numel() * x.element_size()
+            if isinstance(x, (tuple, list)):
+                return sum(size(v) for v in x)
+            if isinstance(x, dict):
+                return sum(size(v) for v in x.values())
+            return 0
+
+        return sum(size((b.args, b.kwargs, b.target)) for b in self._batches)
+
+    def select(self, indices: Any, *, batch_size: int | None = None) -> Objective:
+        """The same objective on the samples ``indices`` only; the model is shared, not copied.
+
+        Samples are numbered ``0 .. num_samples - 1`` in the order of the data's batches (the rows of batch 0,
+        then of batch 1, ...). The loss is the mean over the selected samples, which assumes, as the batch
+        weighting does, that ``loss_fn`` is a mean of per-sample terms. When every batch has the same structure
+        (tensors whose trailing shapes agree), the selected rows are regrouped into batches of ``batch_size``
+        (default: the largest batch of the data), so a small selection costs few forward calls.
+
+        Examples
+        --------
+        >>> import torch
+        >>> x, y = torch.randn(10, 3), torch.randn(10, 1)
+        >>> obj = Objective(torch.nn.Linear(3, 1), (x, y), torch.nn.functional.mse_loss, batch_size=4)
+        >>> sub = obj.select([0, 5, 9])
+        >>> sub.num_samples
+        3
+        >>> abs(sub.loss() - torch.nn.functional.mse_loss(obj.model(x[[0, 5, 9]]), y[[0, 5, 9]]).item()) < 1e-6
+        True
+        """
+        if self._group is not None:
+            raise InputError("select: not available for a data-parallel objective; select the data instead.")
+        idx = np.asarray(indices)
+        if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
+            raise InputError(f"indices: expected a non-empty 1-D sequence of integers, got shape {idx.shape} "
+                             f"of {idx.dtype}.")
+        idx = np.sort(idx)
+        if idx[0] < 0 or idx[-1] >= self.num_samples or np.any(np.diff(idx) == 0):
+            raise InputError(f"indices: expected distinct sample numbers in [0, {self.num_samples}), got values "
+                             f"from {idx[0]} to {idx[-1]}{' with repeats' if np.any(np.diff(idx) == 0) else ''}.")
+        if batch_size is not None and int(batch_size) < 1:
+            raise InputError(f"batch_size: expected a positive integer, got {batch_size}.")
+        pieces, offset = [], 0
+        for b in self._batches:
+            rows = idx[(idx >= offset) & (idx < offset + b.n)] - offset
+            if rows.size:
+                pieces.append(_index_batch(b, torch.as_tensor(rows, device=self.device)))
+            offset += b.n
+        size = int(batch_size) if batch_size is not None else max(b.n for b in self._batches)
+        merged = _concat_batches(pieces)
+        if merged is not None:
+            pieces = [_index_batch(merged, torch.arange(a, min(a + size, merged.n), device=self.device))
+                      for a in range(0, merged.n, size)] if merged.n > size else [merged]
+        new = object.__new__(Objective)
+        new.__dict__.update(self.__dict__)
+        new._batches = pieces
+        new.num_samples = int(idx.size)
+        new._weights = [b.n / new.num_samples for b in pieces]
         return new
 
     # ------------------------------------------------------------------ derivatives (reduced across ranks)

@@ -146,6 +146,11 @@ class Landscape:
         Parameter count, data size, seed, versions, timings, command.
     evaluated : numpy.ndarray of bool or None
         Mask of evaluated points; None means all were evaluated.
+    stderr : numpy.ndarray or None
+        Standard error of each value, same shape as ``values``, when the values are estimates from part of the
+        data (:func:`landform.progressive_landscape`); None for exact full-data values.
+    data_fraction : float
+        Fraction of the data's samples behind the values (1.0 for a full-data landscape).
     """
 
     values: np.ndarray
@@ -154,6 +159,8 @@ class Landscape:
     center_value: float = float("nan")
     provenance: dict[str, Any] = field(default_factory=dict)
     evaluated: np.ndarray | None = None
+    stderr: np.ndarray | None = None
+    data_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         values = np.asarray(self.values, dtype=np.float64)
@@ -167,6 +174,15 @@ class Landscape:
         if self.evaluated is not None:
             ev = np.asarray(self.evaluated, dtype=bool)
             object.__setattr__(self, "evaluated", None if ev.all() else ev)
+        if self.stderr is not None:
+            se = np.asarray(self.stderr, dtype=np.float64)
+            if se.shape != values.shape:
+                raise InputError(f"Landscape: stderr of shape {se.shape} does not match values of shape {values.shape}.")
+            object.__setattr__(self, "stderr", se)
+        frac = float(self.data_fraction)
+        if not 0.0 < frac <= 1.0:
+            raise InputError(f"Landscape: data_fraction must be in (0, 1], got {frac}.")
+        object.__setattr__(self, "data_fraction", frac)
 
     # ------------------------------------------------------------------ shape and flags
     @property
@@ -326,6 +342,7 @@ def landscape_meta(
         "fingerprint": dict(fingerprint or {}),
         "chunk_points": chunk_points,
         "complete": complete,
+        **({"data_fraction": ls.data_fraction} if ls.data_fraction != 1.0 or ls.stderr is not None else {}),
     }
 
 
@@ -360,6 +377,10 @@ def save_landscape(ls: Landscape, path: str | os.PathLike) -> None:
         atomic_save_npy(path / "evaluated.npy", ls.evaluated)
     elif (path / "evaluated.npy").exists():
         (path / "evaluated.npy").unlink()
+    if ls.stderr is not None:
+        atomic_save_npy(path / "stderr.npy", ls.stderr)
+    elif (path / "stderr.npy").exists():
+        (path / "stderr.npy").unlink()
     atomic_write_json(path / META, landscape_meta(ls, complete=ls.complete))
 
 
@@ -376,6 +397,9 @@ def _load_grid(path: Path) -> Landscape:
             evaluated = np.load(path / "evaluated.npy", allow_pickle=False)
     else:
         values, evaluated = assemble_chunks(path, meta)
+    stderr = np.load(path / "stderr.npy", allow_pickle=False) if (path / "stderr.npy").exists() else None
+    if stderr is not None and stderr.shape != shape:
+        raise StoreError(f"{path}/stderr.npy: shape {stderr.shape}, but {META} says {shape}; the store is corrupt.")
     return Landscape(
         values=values,
         axes=axes,
@@ -383,6 +407,8 @@ def _load_grid(path: Path) -> Landscape:
         center_value=float(meta.get("center_value", float("nan"))),
         provenance=meta.get("provenance", {}),
         evaluated=evaluated,
+        stderr=stderr,
+        data_fraction=float(meta.get("data_fraction", 1.0)),
     )
 
 

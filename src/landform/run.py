@@ -122,6 +122,10 @@ class RunConfig:
     report: bool = True
     progress: bool = True
     command: str | None = None
+    progressive: bool = False
+    rtol: float = 0.05
+    shards: int = 16
+    compile: str = "off"
     # New fields go here (with a default that keeps the behaviour above), e.g. span_units, progressive, metrics.
 
     def __post_init__(self) -> None:
@@ -144,6 +148,8 @@ class RunConfig:
         count("density_probes", 0)
         count("density_steps", 1)
         count("seed", 0)
+        if self.compile not in ("off", "on", "auto"):
+            raise InputError(f"compile: expected 'off', 'on' or 'auto', got {self.compile!r}.")
         if self.parallel not in ("grid", "data"):
             raise InputError(f"parallel: expected 'grid' or 'data', got {self.parallel!r}.")
         if not isinstance(self.directions, (str, Path)):
@@ -536,9 +542,7 @@ def analyze(
     ctx.timings["directions_s"] = time.perf_counter() - t
     recipe_info = dict(recipe_info or {})
     t = time.perf_counter()
-    ctx.landscape = grid_landscape(
-        objective,
-        ctx.directions,
+    grid_kw = dict(
         span=config.span,
         resolution=config.resolution,
         out=str(out / "landscape"),
@@ -546,6 +550,18 @@ def analyze(
         progress=config.progress,
         provenance={"recipe": recipe_info.get("spec", "python"), "command": config.command or "landform.run.analyze"},
     )
+    if config.progressive:
+        from .progressive import progressive_landscape
+
+        if world > 1:
+            raise InputError("progressive: runs in one process; launch it without torchrun.")
+        ctx.landscape = progressive_landscape(
+            objective, ctx.directions, shards=config.shards, rtol=config.rtol, seed=config.seed,
+            compile=config.compile == "on", **grid_kw,
+        )
+    else:
+        compile_opt = {"off": False, "on": True, "auto": "auto"}[config.compile]
+        ctx.landscape = grid_landscape(objective, ctx.directions, compile=compile_opt, **grid_kw)
     ctx.timings["landscape_s"] = time.perf_counter() - t
     if rank != 0 and not ctx.data_parallel:
         return None  # grid-parallel: rank 0 does the (cheap) rest alone
@@ -560,6 +576,14 @@ def analyze(
             records[stage.name] = record
     if rank != 0:
         return None  # data-parallel: every rank took part in the collectives; rank 0 writes
+    if ctx.landscape.stderr is not None:
+        info = ctx.landscape.provenance.get("progressive", {})
+        sections["progressive"] = {
+            "data_fraction": ctx.landscape.data_fraction,
+            "max_stderr": float(np.nanmax(ctx.landscape.stderr)),
+            **{k: info.get(k) for k in ("shards", "shards_used", "stopped", "rtol", "t95", "sample_forwards")},
+            **{k: (info.get("summary") or {}).get(k) for k in ("smad", "smad_se")},
+        }
     if ctx.directions.eigenvalues is not None:
         sections.setdefault("hessian", {})["top_eigenvalues"] = [float(x) for x in ctx.directions.eigenvalues]
     ls = ctx.landscape

@@ -381,10 +381,13 @@ def _viewer_section(data: ReportData) -> str:
     return viewer_section(data)
 
 
+from .progressive import progressive_section  # noqa: E402
+
 #: The report's sections, in page order; each maps the run's :class:`ReportData` to HTML ("" to omit).
 SECTIONS: list[Callable[[ReportData], str]] = [
     _warning_section,
     _summary_section,
+    lambda data: progressive_section(data.landscape),
     _interactive_section,
     _viewer_section,
     _figures_section,

@@ -1,0 +1,423 @@
+"""Progressive landscapes: the grid evaluated shard by shard of the data, stopped once its topology is known.
+
+The data's samples are split once into ``K`` seeded shards of equal size (up to one sample). Every grid point
+is evaluated on shard 1, then on shard 2, ... (the same shards for all points, so differences between
+neighbouring points are far more precise than the values). After ``k`` shards (DESIGN.md section 3):
+
+* value = the sample-weighted mean of the shard losses (with all ``K`` shards: the full-data loss);
+* standard error = between-shard standard deviation / sqrt(k) * sqrt(1 - k/K) (finite-population
+  correction: the shards are drawn without replacement from the ``K`` that make up the data);
+* topology summary = SMAD, the significant minima and their saddles, with a leave-one-shard-out jackknife.
+
+The run stops when the summary is stable (see :func:`progressive_landscape`) or when every shard is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .directions import as_directions
+from .errors import InputError, StoreError
+from .evaluate import grid_axes, grid_landscape
+from .landscape import Landscape
+from .objective import Objective
+from .store import META, atomic_write_json, save_landscape
+
+__all__ = ["progressive_landscape", "significant_topology", "SignificantTopology", "SMAD_FLOOR"]
+
+STATE = "progressive.json"
+#: SMAD values below this count as zero in the stopping rule (a landscape with one significant basin has a SMAD
+#: made of noise minima only; its relative error is meaningless).
+SMAD_FLOOR = 1e-4
+
+
+@dataclass(frozen=True)
+class SignificantTopology:
+    """The topology summary of one grid landscape.
+
+    Attributes
+    ----------
+    smad : float
+        SMAD of the values (all minima, DESIGN.md section 3).
+    minima : tuple of int
+        Flat indices of the significant minima: persistence >= ``min_persistence`` x (max - min), the global
+        minimum always included; in increasing value.
+    saddles : tuple of int
+        Flat indices of the join saddles where the significant minima other than the global one die (elder
+        rule), distinct, in increasing value.
+    value_range : float
+        max - min of the values.
+    """
+
+    smad: float
+    minima: tuple[int, ...]
+    saddles: tuple[int, ...]
+    value_range: float
+
+
+def significant_topology(values: np.ndarray, *, min_persistence: float = 0.02) -> SignificantTopology:
+    """SMAD and the significant minima and saddles of a finite grid landscape.
+
+    Examples
+    --------
+    Two wells of depth 1.0 and 0.5 below the barrier 2.0 (range 4), and a bump of 0.01 on the right slope:
+
+    >>> t = significant_topology(np.array([3.0, 1.0, 2.0, 0.0, 1.0, 0.99, 4.0]), min_persistence=0.02)
+    >>> t.minima, t.saddles
+    ((3, 1), (2,))
+    """
+    from .topology import merge_tree
+
+    tree = merge_tree(np.asarray(values, dtype=np.float64))
+    flat = tree.values.ravel()
+    R = float(flat.max() - flat.min())
+    death = tree.death
+    pers = np.where(death >= 0, flat[np.maximum(death, 0)] - flat[tree.minima], np.inf)
+    keep = pers >= min_persistence * R if R > 0 else np.isinf(pers)
+    minima = tuple(int(m) for m in tree.minima[keep])
+    sad = death[keep & (death >= 0)]
+    saddles = tuple(int(s) for s in sorted(set(sad.tolist()), key=lambda s: (flat[s], s)))
+    from .topology import smad
+
+    return SignificantTopology(float(smad(tree)), minima, saddles, R)
+
+
+def _matched(a: tuple[int, ...], b: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """For each point of ``a``: is there a point of ``b`` within one grid step along every axis?"""
+    if not a:
+        return np.zeros(0, bool)
+    if not b:
+        return np.zeros(len(a), bool)
+    ca = np.stack(np.unravel_index(np.asarray(a), shape), axis=1)
+    cb = np.stack(np.unravel_index(np.asarray(b), shape), axis=1)
+    return (np.abs(ca[:, None, :] - cb[None, :, :]).max(axis=2) <= 1).any(axis=1)
+
+
+def _round_stats(shard_values: list[np.ndarray], sizes: np.ndarray, K: int, min_persistence: float) -> dict[str, Any]:
+    """Mean, standard error and jackknifed topology after ``k = len(shard_values)`` shards."""
+    k = len(shard_values)
+    V = np.stack(shard_values)  # (k, *shape)
+    n = sizes[:k].astype(np.float64)
+    S = np.tensordot(n, V, axes=1)
+    mean = S / n.sum()
+    fpc = math.sqrt(max(0.0, 1.0 - k / K))
+    if k >= 2:
+        stderr = V.std(axis=0, ddof=1) / math.sqrt(k) * fpc
+    else:
+        stderr = np.full(mean.shape, np.nan)
+    out: dict[str, Any] = {"k": k, "mean": mean, "stderr": stderr, "topology": None}
+    if not np.isfinite(mean).all() or k < 2:
+        return out
+    top = significant_topology(mean, min_persistence=min_persistence)
+    reps = [significant_topology((S - n[j] * V[j]) / (n.sum() - n[j]), min_persistence=min_persistence) for j in range(k)]
+    smads = np.array([r.smad for r in reps])
+    smad_se = math.sqrt((k - 1) / k * float(((smads - smads.mean()) ** 2).sum())) * fpc
+    shape = mean.shape
+    min_cert = np.mean([_matched(top.minima, r.minima, shape) for r in reps], axis=0) if top.minima else np.zeros(0)
+    sad_cert = np.mean([_matched(top.saddles, r.saddles, shape) for r in reps], axis=0) if top.saddles else np.zeros(0)
+    counts_min = [len(r.minima) for r in reps]
+    counts_sad = [len(r.saddles) for r in reps]
+    R = top.value_range
+    out["topology"] = {
+        "smad": top.smad,
+        "smad_se": smad_se,
+        "minima": list(top.minima),
+        "minima_certainty": [float(c) for c in min_cert],
+        "saddles": list(top.saddles),
+        "saddles_certainty": [float(c) for c in sad_cert],
+        "jackknife_minima_counts": [min(counts_min), max(counts_min)],
+        "jackknife_saddle_counts": [min(counts_sad), max(counts_sad)],
+        "value_range": R,
+        "max_stderr_over_range": float(stderr.max() / R) if R > 0 else float("inf"),
+    }
+    return out
+
+
+def _is_stable(stats: dict[str, Any], rtol: float) -> bool:
+    top = stats["topology"]
+    if rtol <= 0 or top is None or stats["k"] < 3:
+        return False
+    n_min, n_sad = len(top["minima"]), len(top["saddles"])
+    return (
+        top["smad_se"] <= rtol * max(abs(top["smad"]), SMAD_FLOOR)
+        and all(c == 1.0 for c in top["minima_certainty"] + top["saddles_certainty"])
+        and top["jackknife_minima_counts"] == [n_min, n_min]
+        and top["jackknife_saddle_counts"] == [n_sad, n_sad]
+    )
+
+
+def _split(n_samples: int, shards: int, seed: int) -> list[np.ndarray]:
+    perm = np.random.default_rng(seed).permutation(n_samples)
+    return [np.sort(p) for p in np.array_split(perm, shards)]
+
+
+def _check_args(objective: Objective, shards: Any, rtol: Any, max_shards: Any, min_persistence: Any) -> None:
+    if not isinstance(objective, Objective):
+        raise InputError(f"objective: expected a landform.Objective, got {type(objective).__name__}.")
+    if objective.data_parallel:
+        raise InputError(
+            "objective: progressive_landscape splits the data itself; use an objective without data_parallel."
+        )
+    N = objective.num_samples
+    if isinstance(shards, bool) or not isinstance(shards, (int, np.integer)) or shards < 2:
+        raise InputError(f"shards: expected an integer >= 2 (the data is split into that many parts), got {shards!r}.")
+    if N < 2:
+        raise InputError(
+            f"data: it holds {N} sample, which cannot be split into shards; progressive evaluation needs at least "
+            "2 samples (use grid_landscape for a single sample)."
+        )
+    if shards > N:
+        raise InputError(
+            f"shards: {shards} shards of {N} samples would leave some empty; pass shards <= {N} (the number of "
+            "samples)."
+        )
+    if isinstance(rtol, bool) or not isinstance(rtol, (int, float, np.integer, np.floating)) or not (
+        math.isfinite(rtol) and rtol >= 0
+    ):
+        raise InputError(f"rtol: expected a finite number >= 0 (0 means all the data), got {rtol!r}.")
+    if max_shards is not None and (
+        isinstance(max_shards, bool) or not isinstance(max_shards, (int, np.integer)) or not 2 <= max_shards <= shards
+    ):
+        raise InputError(f"max_shards: expected None or an integer in [2, shards={shards}], got {max_shards!r}.")
+    if not (isinstance(min_persistence, (int, float)) and 0 <= min_persistence < 1):
+        raise InputError(f"min_persistence: expected a fraction of the value range in [0, 1), got {min_persistence!r}.")
+
+
+def _open_state(out: Path, template: Landscape, state: dict[str, Any]) -> None:
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"{out}: exists and is not a directory; choose another output path.")
+    if (out / STATE).exists():
+        try:
+            old = json.loads((out / STATE).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise StoreError(f"{out / STATE}: unreadable ({exc}); delete the directory to start over.") from exc
+        if old.get("fingerprint") != state["fingerprint"]:
+            raise StoreError(
+                f"{out}: holds a progressive landscape of a different run (other weights, directions, grid, data, "
+                "shards or seed). Use another output path, or delete this one to start over."
+            )
+        return
+    if (out / META).exists() or (out.exists() and any(out.iterdir())):
+        raise StoreError(
+            f"{out}: a non-empty directory that is not a progressive landscape; refusing to write there."
+        )
+    save_landscape(template, out)  # marks the directory as a landform landscape (not evaluated yet)
+    atomic_write_json(out / STATE, state)
+
+
+def progressive_landscape(
+    objective: Objective,
+    directions: Any,
+    *,
+    span: Any = 1.0,
+    resolution: Any = 21,
+    shards: int = 16,
+    rtol: float = 0.05,
+    seed: int = 0,
+    out: str | None = None,
+    progress: bool = True,
+    min_persistence: float = 0.02,
+    max_shards: int | None = None,
+    chunk_points: int = 256,
+    provenance: dict[str, Any] | None = None,
+    compile: bool = False,
+) -> Landscape:
+    """Grid landscape estimated from as few shards of the data as its topology needs, with standard errors.
+
+    The samples are split once into ``shards`` seeded parts of equal size (up to one sample), across the
+    objective's batches. Every grid point is evaluated on one shard after another (the same shards for all
+    points). After each shard ``k`` the result is the sample-weighted mean landscape, the per-point standard
+    error ``std_between_shards / sqrt(k) * sqrt(1 - k/K)``, and the topology summary (SMAD, significant minima
+    and saddles, :func:`significant_topology`) with its leave-one-shard-out jackknife.
+
+    The run stops after shard ``k >= 3`` when the summary is stable within ``rtol``: the jackknife standard
+    error of SMAD is at most ``rtol * max(SMAD, SMAD_FLOOR)``, every significant minimum and saddle is found
+    (within one grid step) in every leave-one-shard-out landscape, and none has more or fewer of them. (The
+    values' own precision is ``stderr``; it does not enter the rule, which is about the topology.) Otherwise it
+    goes on until all shards are done, which gives the full-data landscape (to float rounding) with zero
+    standard error.
+
+    Parameters
+    ----------
+    objective : Objective
+        Its loss must be a mean of per-sample terms (the batch weighting assumes it too).
+    directions : Directions, (n, P) tensor, or list of per-parameter dicts
+    span, resolution
+        The grid, as in :func:`landform.grid_landscape`.
+    shards : int
+        K, the number of parts the data is split into (2 <= K <= number of samples).
+    rtol : float
+        Relative tolerance of the stopping rule; 0 evaluates all the data.
+    seed : int
+        Seed of the split.
+    out : str, optional
+        Directory of the result. Each shard's values are stored under ``out/shards/`` (atomically, chunk by
+        chunk); a run started again with the same arguments resumes at the shard it stopped in, and with a
+        smaller ``rtol`` goes on from the shards already done. The current estimate is saved to ``out`` after
+        every shard (:func:`landform.load_landscape` reads it with its standard errors).
+    progress : bool
+        Progress bars and one line per shard on stderr.
+    min_persistence : float
+        A minimum is significant when its persistence is at least this fraction of the value range.
+    max_shards : int, optional
+        Stop after this many shards at most (a budget; the result then says it did not converge).
+    chunk_points : int
+        Points per stored chunk within a shard.
+    provenance : dict, optional
+        Extra entries for the result's provenance.
+    compile : bool
+        Evaluate through :func:`torch.compile` (:meth:`Objective.compiled`, compiled once for all shards).
+
+    Returns
+    -------
+    Landscape
+        ``values`` the estimate, ``stderr`` its standard errors, ``data_fraction`` the share of samples used;
+        ``provenance["progressive"]`` the split, each round's summary, the certainty (share of jackknife
+        replicates) of each significant minimum and saddle, why it stopped and the sample-forwards spent.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from landform import Objective, random_directions
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x, y = torch.randn(64, 3, generator=g), torch.randn(64, 1, generator=g)
+    >>> torch.manual_seed(0) and None
+    >>> obj = Objective(torch.nn.Linear(3, 1), (x, y), torch.nn.functional.mse_loss)
+    >>> d = random_directions(obj, 2, seed=0)
+    >>> ls = progressive_landscape(obj, d, span=0.5, resolution=5, shards=4, rtol=0, progress=False)
+    >>> ls.data_fraction, float(ls.stderr.max())
+    (1.0, 0.0)
+    >>> full = grid_landscape(obj, d, span=0.5, resolution=5, progress=False)
+    >>> bool(np.allclose(ls.values, full.values, rtol=1e-6))
+    True
+    """
+    _check_args(objective, shards, rtol, max_shards, min_persistence)
+    if not isinstance(compile, bool):
+        raise InputError(f"compile: expected True or False, got {compile!r}.")
+    if compile and not objective.is_compiled:
+        objective = objective.compiled()
+    K = int(shards)
+    d = as_directions(objective, directions)
+    axes = grid_axes(span, resolution, d.n)
+    shape = tuple(len(a) for a in axes)
+    parts = _split(objective.num_samples, K, int(seed))
+    sizes = np.array([p.size for p in parts])
+    limit = K if max_shards is None else int(max_shards)
+    out_path = Path(out) if out is not None else None
+    if out_path is not None:
+        from .fingerprint import fingerprint
+
+        fp_parts = json.dumps(fingerprint(objective, d, axes), sort_keys=True, default=str)
+        fp = hashlib.sha256(f"{fp_parts}|K={K}|seed={int(seed)}".encode()).hexdigest()
+        template = Landscape(np.full(shape, np.nan), axes, d.metadata(), float("nan"), {}, np.zeros(shape, bool))
+        _open_state(out_path, template, {"format": "landform.progressive", "fingerprint": fp, "shards": K,
+                                         "seed": int(seed), "sizes": sizes.tolist()})
+    t0 = time.perf_counter()
+    shard_values: list[np.ndarray] = []
+    centers: list[float] = []
+    history: list[dict[str, Any]] = []
+    first_prov: dict[str, Any] = {}
+    evaluated_points = 0
+    stats: dict[str, Any] = {}
+    reason = "all shards"
+    for s in range(limit):
+        sub = objective.select(parts[s])
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="grid_landscape:")  # warned once below, for the estimate
+            ls = grid_landscape(
+                sub, d, span=span, resolution=resolution, progress=progress, chunk_points=chunk_points,
+                out=None if out_path is None else str(out_path / "shards" / f"s{s:04d}"),
+            )
+        shard_values.append(ls.values)
+        centers.append(ls.center_value)
+        evaluated_points += int(ls.provenance.get("timings", {}).get("points_evaluated", 0))
+        first_prov = first_prov or dict(ls.provenance)
+        stats = _round_stats(shard_values, sizes, K, float(min_persistence))
+        top = stats["topology"]
+        stable = _is_stable(stats, float(rtol))
+        row = {"shards": s + 1, "data_fraction": float(sizes[: s + 1].sum() / sizes.sum()), "stable": stable}
+        if top is not None:
+            row.update({key: top[key] for key in ("smad", "smad_se", "max_stderr_over_range")})
+            row.update({"n_minima": len(top["minima"]), "n_saddles": len(top["saddles"]),
+                        "certain_minima": int(sum(c == 1.0 for c in top["minima_certainty"])),
+                        "certain_saddles": int(sum(c == 1.0 for c in top["saddles_certainty"]))})
+        history.append(row)
+        if progress:
+            msg = f"progressive: shard {s + 1}/{K} ({100 * row['data_fraction']:.1f} % of the data)"
+            if top is not None:
+                msg += (f": SMAD {top['smad']:.4g} +- {top['smad_se']:.2g}, {row['n_minima']} significant minima "
+                        f"({row['certain_minima']} certain), {row['n_saddles']} saddles, max stderr "
+                        f"{100 * top['max_stderr_over_range']:.2g} % of range" + (" - stable" if stable else ""))
+            print(msg, file=sys.stderr)
+        done = s + 1
+        if stable:
+            reason = "stable"
+        elif done == limit and limit < K:
+            reason = "max_shards"
+        if out_path is not None or stable or done == limit:
+            result = _result(stats, sizes, K, centers, d, axes, history, first_prov, objective, reason if
+                             (stable or done == limit) else "running", int(seed), float(rtol), float(min_persistence),
+                             evaluated_points, time.perf_counter() - t0, provenance)
+            if out_path is not None:
+                save_landscape(result, out_path)
+        if stable:
+            break
+    if result.n_nonfinite:
+        warnings.warn(
+            f"progressive_landscape: {result.n_nonfinite} of {result.values.size} points have NaN or inf loss; they "
+            "are kept, and without a finite landscape no topology is summarised (all shards are evaluated).",
+            stacklevel=2,
+        )
+    return result
+
+
+def _t95(dof: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, dof)) if dof >= 1 else float("inf")
+
+
+def _result(stats, sizes, K, centers, d, axes, history, first_prov, objective, reason, seed, rtol, min_persistence,
+            evaluated_points, elapsed, provenance) -> Landscape:
+    k = stats["k"]
+    n = sizes[:k]
+    used = int(n.sum())
+    total_points = int(np.prod([len(a) for a in axes]))
+    prov = {key: v for key, v in first_prov.items() if key not in ("timings", "num_samples")}
+    prov["num_samples"] = objective.num_samples
+    prov["timings"] = {"total_s": elapsed, "points_evaluated": evaluated_points}
+    top = stats["topology"]
+    prov["progressive"] = {
+        "shards": K,
+        "shards_used": k,
+        # the standard error has k - 1 degrees of freedom: t95 x stderr is the 95 % interval (2 x stderr covers
+        # about 95 % only for large k; measured in tests/test_progressive_calibration.py)
+        "dof": k - 1,
+        "t95": _t95(k - 1),
+        "seed": seed,
+        "rtol": rtol,
+        "min_persistence": min_persistence,
+        "smad_floor": SMAD_FLOOR,
+        "shard_sizes": sizes.tolist(),
+        "stopped": reason,
+        "converged": reason in ("stable", "all shards"),
+        # one forward of one sample = one sample-forward; each shard also evaluates the centre once
+        "sample_forwards": int((total_points + 1) * used),
+        "full_data_sample_forwards": int((total_points + 1) * int(sizes.sum())),
+        "summary": top,
+        "history": history,
+    }
+    prov.update(provenance or {})
+    center = float(np.dot(n, centers) / used)
+    return Landscape(stats["mean"], axes, d.metadata(), center, prov, stderr=stats["stderr"],
+                     data_fraction=used / int(sizes.sum()))

@@ -1,0 +1,68 @@
+"""`landform analyze --estimate` and `--progressive`: the estimate runs nothing else; a progressive run saves its
+standard errors and the report shows them with the certain minima."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import numpy as np
+import pytest
+
+from landform import load_landscape
+from landform.cli import main
+
+
+@pytest.fixture
+def recipe_file(tmp_path):
+    path = tmp_path / "rec.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            import torch
+            from torch import nn
+
+            def recipe():
+                torch.manual_seed(0)
+                model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+                x = torch.randn(64, 3)
+                y = (x[:, 0] > 0).long()
+                return model, (x, y), nn.functional.cross_entropy
+            """
+        )
+    )
+    return path
+
+
+def test_estimate_prints_stages_and_runs_nothing(tmp_path, recipe_file, capsys):
+    out = tmp_path / "run"
+    code = main(["analyze", str(recipe_file), "--resolution", "7", "--estimate", "--out", str(out), "--quiet"])
+    assert code == 0
+    text = capsys.readouterr().out
+    for stage in ("directions", "grid", "trace", "density", "sharpness", "report", "memory"):
+        assert stage in text
+    assert "49 points + centre" in text  # 7 x 7 grid
+    assert not (out / "landscape").exists() and not (out / "directions.npz").exists()
+
+
+def test_progressive_run_and_report(tmp_path, recipe_file, capsys):
+    out = tmp_path / "run"
+    args = [str(recipe_file), "--resolution", "7", "--span", "1.5", "--directions", "random", "--progressive",
+            "--shards", "8", "--rtol", "0", "--density-probes", "0", "--trace-hvp", "0", "--sharpness-rho", "0"]
+    assert main(["analyze", *args, "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "data used" in printed and "100.0 %" in printed
+    ls = load_landscape(out / "landscape")
+    assert ls.stderr is not None and ls.data_fraction == 1.0 and np.all(ls.stderr == 0)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["progressive"]["shards_used"] == 8
+    report = (out / "report.html").read_text()
+    assert "id='progressive'" in report and "id='fig-stderr'" in report
+    assert "minimum at" in report and "certain" in report
+    # a loose tolerance reaches the CLI: the run stops by the rule ("stable"), not by running out of shards
+    out2 = tmp_path / "run2"
+    args2 = [a if a != "0" or i != args.index("--rtol") + 1 else "10" for i, a in enumerate(args)]
+    assert main(["analyze", *args2, "--out", str(out2), "--quiet", "--no-report"]) == 0
+    prog = json.loads((out2 / "summary.json").read_text())["progressive"]
+    assert prog["stopped"] == "stable" and prog["shards_used"] >= 3 and prog["rtol"] == 10.0
+    assert main(["analyze", *args, "--rtol", "-1", "--out", str(tmp_path / "bad"), "--quiet"]) == 1

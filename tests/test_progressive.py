@@ -1,0 +1,235 @@
+"""progressive_landscape: full-data agreement, the standard error against a hand-made reference, stopping,
+resume and bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_cnn, make_mlp
+from torch import nn
+
+from landform import (
+    InputError,
+    Objective,
+    StoreError,
+    grid_landscape,
+    load_landscape,
+    progressive_landscape,
+    random_directions,
+)
+from landform.progressive import _split, significant_topology
+
+
+def _problem(n=45, seed=1):
+    model = make_mlp()
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    y = torch.randint(0, 3, (n,), generator=g)
+    return model, x, y
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_all_shards_give_the_full_data_landscape(kind):
+    # 45 samples in batches of 8 (the last one 5): 7 shards of 7 or 6 samples each cut across the batches.
+    if kind == "mlp":
+        model, x, y = _problem()
+    else:
+        model = make_cnn()
+        g = torch.Generator().manual_seed(2)
+        x, y = torch.randn(45, 1, 4, 4, generator=g), torch.randint(0, 4, (45,), generator=g)
+    obj = Objective(model, (x, y), nn.functional.cross_entropy, batch_size=8)
+    d = random_directions(obj, 2, seed=0, normalization="filter")
+    full = grid_landscape(obj, d, span=1.0, resolution=(7, 5), progress=False)
+    prog = progressive_landscape(obj, d, span=1.0, resolution=(7, 5), shards=7, rtol=0, progress=False)
+    np.testing.assert_allclose(prog.values, full.values, rtol=2e-6, atol=0)
+    assert prog.data_fraction == 1.0 and np.all(prog.stderr == 0.0)
+    assert abs(prog.center_value - full.center_value) < 1e-6
+    info = prog.provenance["progressive"]
+    assert info["shards_used"] == 7 and info["stopped"] == "all shards"
+    assert sorted(info["shard_sizes"]) == [6] * 4 + [7] * 3
+    assert info["sample_forwards"] == info["full_data_sample_forwards"] == 36 * 45
+
+
+def _reference_shard(model, x, y, idx, d, axes):
+    """Shard loss landscape from a separate Objective on the shard's rows (independent of Objective.select)."""
+    obj = Objective(model, (x[idx], y[idx]), nn.functional.cross_entropy)
+    return grid_landscape(obj, d, span=[(a[0], a[-1]) for a in axes], resolution=[len(a) for a in axes],
+                          progress=False).values
+
+
+def test_mean_and_stderr_follow_the_definition():
+    model, x, y = _problem(n=50)
+    obj = Objective(model, (x, y), nn.functional.cross_entropy, batch_size=16)
+    d = random_directions(obj, 2, seed=3)
+    K, k = 8, 4
+    prog = progressive_landscape(obj, d, span=0.8, resolution=5, shards=K, rtol=0, max_shards=k, seed=11,
+                                 progress=False)
+    parts = np.array_split(np.random.default_rng(11).permutation(50), K)  # the documented split
+    V = np.stack([_reference_shard(model, x, y, torch.as_tensor(np.sort(p)), d.vectors, prog.axes) for p in parts[:k]])
+    n = np.array([p.size for p in parts[:k]], float)
+    mean = np.tensordot(n, V, axes=1) / n.sum()
+    se = V.std(axis=0, ddof=1) / math.sqrt(k) * math.sqrt(1 - k / K)
+    np.testing.assert_allclose(prog.values, mean, rtol=1e-6)
+    np.testing.assert_allclose(prog.stderr, se, rtol=1e-5, atol=1e-9)
+    assert prog.data_fraction == pytest.approx(n.sum() / 50)
+    assert prog.provenance["progressive"]["stopped"] == "max_shards"
+    assert not prog.provenance["progressive"]["converged"]
+
+
+def test_split_is_seeded_equal_and_a_partition():
+    parts = _split(103, 10, seed=4)
+    allidx = np.concatenate(parts)
+    assert sorted(allidx.tolist()) == list(range(103))
+    assert {p.size for p in parts} == {10, 11}
+    assert all(np.array_equal(a, b) for a, b in zip(parts, _split(103, 10, seed=4), strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(parts, _split(103, 10, seed=5), strict=True))
+
+
+def test_stops_once_stable_never_before_three_shards():
+    # A convex bowl: one significant minimum, no saddle; a loose tolerance is met at the first chance, k = 3.
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 3, generator=g)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.1 * torch.randn(400, 1, generator=g)
+    model = nn.Linear(3, 1)
+    obj = Objective(model, (x, y), nn.functional.mse_loss)
+    d = random_directions(obj, 2, seed=0)
+    prog = progressive_landscape(obj, d, span=2.0, resolution=9, shards=16, rtol=0.5, progress=False)
+    info = prog.provenance["progressive"]
+    assert info["shards_used"] == 3 and info["stopped"] == "stable"
+    assert [r["stable"] for r in info["history"]] == [False, False, True]
+    assert prog.data_fraction == pytest.approx(75 / 400)
+    assert info["summary"]["minima_certainty"] == [1.0]
+
+
+def _double_well(shift: float) -> np.ndarray:
+    x = np.linspace(-2, 2, 21)
+    X, Y = np.meshgrid(x, x, indexing="ij")
+    return (X**2 - 1) ** 2 + 0.3 * X + Y**2 + shift
+
+
+def test_stopping_rule_on_synthetic_shards():
+    from landform.progressive import _is_stable, _round_stats
+
+    rng = np.random.default_rng(0)
+    sizes = np.full(16, 100)
+    # shards = a double well + a per-shard offset and tilt: topology and SMAD barely move between shards
+    shards = [_double_well(0.1 * rng.normal()) + 0.01 * rng.normal() * np.linspace(-1, 1, 21)[:, None] for _ in range(3)]
+    stats = _round_stats(shards, sizes, 16, 0.02)
+    top = stats["topology"]
+    assert len(top["minima"]) == 2 and len(top["saddles"]) == 1 and top["smad"] > 0.01
+    assert _is_stable(stats, 0.05)
+    assert not _is_stable(stats, 1e-9)  # SMAD's jackknife error is not below 1e-9 of it
+    assert not _is_stable(_round_stats(shards[:2], sizes, 16, 0.02), 0.05)  # never before 3 shards
+    assert not _is_stable(stats, 0.0)  # rtol = 0: all the data
+    for key, val in (("minima_certainty", [1.0, 2 / 3]), ("saddles_certainty", [0.5]),
+                     ("jackknife_minima_counts", [2, 3]), ("jackknife_saddle_counts", [0, 1])):
+        changed = {**stats, "topology": {**top, key: val}}  # one leave-one-out landscape disagrees
+        assert not _is_stable(changed, 0.05), key
+    # one shard that loses the shallow well: the leave-one-out landscapes disagree, so not stable
+    flat = _double_well(0.0)
+    flat[:10] = (np.linspace(-2, 0, 10)[:, None] - 1) ** 2 + np.linspace(-2, 2, 21)[None, :] ** 2 + 2
+    odd = _round_stats([shards[0], shards[1], flat], sizes, 16, 0.02)
+    assert odd["topology"]["jackknife_minima_counts"][0] != odd["topology"]["jackknife_minima_counts"][1] or min(
+        odd["topology"]["minima_certainty"]
+    ) < 1.0
+    assert not _is_stable(odd, 0.05)
+
+
+def test_significant_topology_against_persistence_pairs():
+    from landform.topology import merge_tree, pairs_from_tree
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        v = rng.normal(size=(9, 8)).cumsum(0).cumsum(1)
+        top = significant_topology(v, min_persistence=0.05)
+        tree = merge_tree(v)
+        pairs = pairs_from_tree(tree)
+        R = v.max() - v.min()
+        brute = [int(m) for m, (b, dd) in zip(tree.minima, pairs, strict=True) if dd - b >= 0.05 * R]
+        assert list(top.minima) == brute
+        flat = v.ravel()
+        for s in top.saddles:  # every significant saddle is the death value of a significant pair
+            assert any(np.isclose(flat[s], dd) for b, dd in pairs if np.isfinite(dd) and dd - b >= 0.05 * R)
+
+
+def test_resume_by_shard_and_saved_stderr(tmp_path):
+    model, x, y = _problem(n=60)
+    obj = Objective(model, (x, y), nn.functional.cross_entropy)
+    d = random_directions(obj, 2, seed=0)
+    kw = dict(span=1.0, resolution=5, shards=6, rtol=0, progress=False, out=str(tmp_path / "p"))
+    part = progressive_landscape(obj, d, max_shards=2, **kw)
+    stored = load_landscape(tmp_path / "p")
+    np.testing.assert_array_equal(stored.stderr, part.stderr)
+    assert stored.data_fraction == pytest.approx(1 / 3)
+    shard_files = [tmp_path / "p" / "shards" / f"s{i:04d}" / "values.npy" for i in range(2)]
+    before = [(f.stat().st_ino, f.stat().st_mtime_ns) for f in shard_files]
+    assert not (tmp_path / "p" / "shards" / "s0002").exists()
+    full = progressive_landscape(obj, d, **kw)
+    # shards 1 and 2 were read back, not recomputed (atomic writes would have replaced the files)
+    assert [(f.stat().st_ino, f.stat().st_mtime_ns) for f in shard_files] == before
+    assert (tmp_path / "p" / "shards" / "s0005" / "values.npy").exists()
+    ref = grid_landscape(obj, d, span=1.0, resolution=5, progress=False)
+    np.testing.assert_allclose(full.values, ref.values, rtol=2e-6)
+    again = load_landscape(tmp_path / "p")
+    assert again.data_fraction == 1.0 and np.all(again.stderr == 0)
+    other = random_directions(obj, 2, seed=1)
+    with pytest.raises(StoreError, match="different run"):
+        progressive_landscape(obj, other, **kw)
+    grid_landscape(obj, d, span=1.0, resolution=5, progress=False, out=str(tmp_path / "g"))
+    with pytest.raises(StoreError, match="not a progressive"):
+        progressive_landscape(obj, d, **{**kw, "out": str(tmp_path / "g")})
+
+
+def test_bad_input():
+    model, x, y = _problem(n=10)
+    obj = Objective(model, (x, y), nn.functional.cross_entropy)
+    d = random_directions(obj, 2, seed=0)
+    kw = dict(span=1.0, resolution=3, progress=False)
+    with pytest.raises(InputError, match="shards: 11 shards of 10 samples"):
+        progressive_landscape(obj, d, shards=11, **kw)
+    with pytest.raises(InputError, match="shards: expected an integer >= 2"):
+        progressive_landscape(obj, d, shards=1, **kw)
+    with pytest.raises(InputError, match="rtol"):
+        progressive_landscape(obj, d, shards=2, rtol=-0.1, **kw)
+    with pytest.raises(InputError, match="rtol"):
+        progressive_landscape(obj, d, shards=2, rtol=float("nan"), **kw)
+    with pytest.raises(InputError, match="max_shards"):
+        progressive_landscape(obj, d, shards=4, max_shards=5, **kw)
+    one = Objective(model, (x[:1], y[:1]), nn.functional.cross_entropy)
+    with pytest.raises(InputError, match="cannot be split"):
+        progressive_landscape(one, random_directions(one, 2, seed=0), shards=2, **kw)
+
+
+def test_select_matches_the_rows_and_regroups():
+    model, x, y = _problem(n=30)
+    obj = Objective(model, (x, y), nn.functional.cross_entropy, batch_size=7)
+    idx = [0, 3, 8, 9, 20, 29]
+    sub = obj.select(idx)
+    ref = float(nn.functional.cross_entropy(model(x[idx]), y[idx]))
+    assert abs(sub.loss() - ref) < 1e-6
+    assert sub.num_samples == 6 and len(sub._batches) == 1  # regrouped into one batch of up to 7 rows
+    assert len(obj.select(list(range(20)))._batches) == 3
+    # batches of different structure (here: sequence lengths) are kept apart
+    seqs = [(torch.randn(4, 5, 2), torch.randn(4, 1)), (torch.randn(3, 6, 2), torch.randn(3, 1))]
+
+    class Pool(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 1)
+
+        def forward(self, s):
+            return self.lin(s.mean(1))
+
+    pool = Pool()
+    obj2 = Objective(pool, seqs, nn.functional.mse_loss)
+    sub2 = obj2.select([1, 4, 6])
+    with torch.no_grad():
+        a = pool(seqs[0][0][[1]]) - seqs[0][1][[1]]
+        b = pool(seqs[1][0][[0, 2]]) - seqs[1][1][[0, 2]]
+    assert abs(sub2.loss() - float(torch.cat([a, b]).pow(2).mean())) < 1e-6
+    for bad in ([], [30], [1, 1], [[1, 2]], [0.5]):
+        with pytest.raises(InputError, match="indices"):
+            obj.select(bad)
