@@ -254,7 +254,10 @@ class RunContext:
     def identity(self) -> str:
         """:func:`objective_identity`, computed once (over every rank's shard under data-parallel torchrun)."""
         if self._identity is None:
-            ident = objective_identity(self.objective)
+            # the loss at theta0 (bit for bit) is the last guard: it catches what a hash of code and state can miss
+            # (a loss module's hyperparameters, a global the loss reads, a model attribute outside its state)
+            centre = float(self.objective.loss())
+            ident = _key(objective_identity(self.objective), centre.hex())
             if self.data_parallel:
                 import torch.distributed as dist
 
@@ -436,7 +439,13 @@ def _compute_directions(ctx: RunContext, *, write: bool) -> Directions:
         d = random_directions(obj, c.dims, seed=c.seed, normalization="filter" if spec == "filter" else None)
     else:
         path = Path(spec)
-        arr = torch.load(path, map_location="cpu") if path.suffix == ".pt" else torch.as_tensor(np.load(path))
+        try:
+            arr = torch.load(path, map_location="cpu") if path.suffix == ".pt" else torch.as_tensor(np.load(path))
+        except Exception as exc:  # any unreadable file: numpy, pickle and zip errors differ by format
+            raise InputError(
+                f"directions: cannot read {spec!r} as a (dims, P) array ({type(exc).__name__}: {exc}); give a .npy "
+                "saved with numpy.save or a .pt tensor saved with torch.save."
+            ) from exc
         d = as_directions(obj, torch.as_tensor(arr).to(obj.device), n=c.dims)
     if write:
         vec = d.vectors.detach().cpu().numpy()
