@@ -85,3 +85,16 @@ def test_trace_is_recomputed_when_only_a_loss_hyperparameter_changes(tmp_path):
     second = analyze(smoothed, cfg, tmp_path / "run")
     assert second.hessian.trace == hessian_trace(smoothed, method="hutch++", n_hvp=3, seed=0).value
     assert second.hessian.trace != first.hessian.trace
+
+
+def test_out_that_is_a_file_is_an_input_error(tmp_path):
+    from landform.run import compare
+
+    (tmp_path / "f").write_text("x")
+    cfg = RunConfig(resolution=3, directions="random", trace_hvp=0, density_probes=0, sharpness_rho=0, report=False,
+                    progress=False)  # fmt: skip
+    with pytest.raises(InputError, match="out: .* is a file"):
+        analyze(_objective(nn.CrossEntropyLoss()), cfg, tmp_path / "f")
+    run, _ = _run_folder(tmp_path)
+    with pytest.raises(InputError, match="out: .* is a file"):
+        compare([run], tmp_path / "f")

@@ -534,8 +534,7 @@ def analyze(
 
     config = (config or RunConfig()).validate()
     log = log or (lambda *a: None)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _out_dir(out, "out")
     rank, world = _dist()
     ctx = RunContext(objective, config, out, log if rank == 0 else (lambda *a: None), rank, world)
     ctx.previous = _previous(out)
@@ -599,6 +598,15 @@ def analyze(
     ctx.timings["total_s"] = time.perf_counter() - t0
     result.save()
     return result
+
+
+def _out_dir(out: str | Path, name: str) -> Path:
+    """``out`` as a created directory; an existing file there is an InputError, not a FileExistsError."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{name}: {str(out)!r} is a file, expected a folder; pass another path (--out).")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def _typed_section(cls: type, d: dict[str, Any] | None) -> Any:
@@ -668,8 +676,7 @@ def compare(run_dirs: Sequence[str | Path], out: str | Path | None = "landform-c
     cmp = Comparison(runs, COMPARE_COLUMNS, rows, bn, w1)
     if out is None:
         return cmp
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _out_dir(out, "out")
     doc = {"columns": ["run", *COMPARE_COLUMNS], "rows": rows, "distances": {"bottleneck": bn, "wasserstein_1": w1}}
     atomic_write_json(out / "comparison.json", doc)
     from matplotlib.figure import Figure
