@@ -29,6 +29,7 @@ import json
 import os
 import re
 import tempfile
+import zipfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,7 +86,9 @@ def _check_format(meta: dict[str, Any], fmt: str, version: int, where: Any, *, l
     if got != fmt:
         raise StoreError(f"{where}: format is {got!r}, expected {fmt!r}; not a landform file of that kind.")
     v = meta.get("schema_version")
-    if not isinstance(v, int) or v > version:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise StoreError(f"{where}: schema version {v!r} is not a positive integer; the file is corrupt.")
+    if v > version:
         raise StoreError(
             f"{where}: schema version {v!r} is newer than this landform understands ({version}); upgrade landform."
         )
@@ -109,7 +112,7 @@ def _read_npz(
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, TypeError, zipfile.BadZipFile) as exc:  # TypeError: a .npy, not an .npz
         raise StoreError(f"{path}: unreadable or corrupt ({exc}); delete it to recompute.") from exc
     meta: dict[str, Any] = {}
     if "meta" in arrays:
@@ -384,17 +387,29 @@ def save_landscape(ls: Landscape, path: str | os.PathLike) -> None:
     atomic_write_json(path / META, landscape_meta(ls, complete=ls.complete))
 
 
+def _load_npy(f: Path) -> np.ndarray:
+    try:
+        return np.load(f, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise StoreError(f"{f}: unreadable or corrupt ({exc}); delete the landscape directory to recompute it.") from exc
+
+
 def _load_grid(path: Path) -> Landscape:
     meta = read_landscape_meta(path)
-    shape = tuple(int(s) for s in meta["shape"])
-    axes = tuple(np.asarray(a, dtype=np.float64) for a in meta["axes"])
+    try:
+        shape = tuple(int(s) for s in meta["shape"])
+        axes = tuple(np.asarray(a, dtype=np.float64) for a in meta["axes"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreError(
+            f"{path / META}: its 'shape' or 'axes' is missing or malformed ({exc!r}); delete the directory to recompute."
+        ) from exc
     evaluated = None
     if (path / "values.npy").exists():
-        values = np.load(path / "values.npy", allow_pickle=False)
+        values = _load_npy(path / "values.npy")
         if values.shape != shape:
             raise StoreError(f"{path}/values.npy: shape {values.shape}, but {META} says {shape}; the store is corrupt.")
         if (path / "evaluated.npy").exists():
-            evaluated = np.load(path / "evaluated.npy", allow_pickle=False)
+            evaluated = _load_npy(path / "evaluated.npy")
     else:
         values, evaluated = assemble_chunks(path, meta)
     stderr = np.load(path / "stderr.npy", allow_pickle=False) if (path / "stderr.npy").exists() else None
@@ -704,11 +719,19 @@ def _typed(cls: type, d: dict[str, Any] | None, where: str) -> Any:
         raise StoreError(f"{where}: expected an object, got {type(d).__name__}.")
     names = {f.name for f in fields(cls)}
     kw = {k: v for k, v in d.items() if k in names}
-    if cls is HessianSummary and kw.get("top_eigenvalues") is not None:
-        kw["top_eigenvalues"] = tuple(float(x) for x in kw["top_eigenvalues"])
     try:
+        if cls is HessianSummary and kw.get("top_eigenvalues") is not None:
+            ev = kw["top_eigenvalues"]
+            if not isinstance(ev, list):
+                raise TypeError(f"top_eigenvalues is {ev!r}, expected a list of numbers")
+            kw["top_eigenvalues"] = tuple(float(x) for x in ev)
+        for k, v in kw.items():
+            want = next(f.type for f in fields(cls) if f.name == k)
+            if v is not None and ("float" in want or "int" in want) and k != "top_eigenvalues":
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise TypeError(f"{k} is {v!r}, expected a number")
         return cls(**kw)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise StoreError(f"{where}: {exc}; rerun the same `landform analyze` command to rewrite it.") from exc
 
 
@@ -786,6 +809,12 @@ class RunResult:
                 "`landform analyze` command again with --out pointing at it (the saved landscape is reused)."
             )
         version = _check_format(d, RUN_FORMAT, RUN_SCHEMA_VERSION, where, legacy=True) or 1
+        for key in ("config", "recipe", "directions", "timings", "stages"):
+            if d.get(key) is not None and not isinstance(d[key], dict):
+                raise StoreError(
+                    f"{where}: its {key!r} section is {type(d[key]).__name__}, expected an object; the file is corrupt. "
+                    "Run the same `landform analyze` command again to rewrite it."
+                )
         if not isinstance(d.get("landscape", {}), dict):
             raise StoreError(
                 f"{where}: its 'landscape' section is not an object, so this is not a landform run summary this "

@@ -260,7 +260,10 @@ class RunContext:
     def identity(self) -> str:
         """:func:`objective_identity`, computed once (over every rank's shard under data-parallel torchrun)."""
         if self._identity is None:
-            ident = objective_identity(self.objective)
+            # the loss at theta0 (bit for bit) is the last guard: it catches what a hash of code and state can miss
+            # (a loss module's hyperparameters, a global the loss reads, a model attribute outside its state)
+            centre = float(self.objective.loss())
+            ident = _key(objective_identity(self.objective), centre.hex())
             if self.data_parallel:
                 import torch.distributed as dist
 
@@ -442,7 +445,13 @@ def _compute_directions(ctx: RunContext, *, write: bool) -> Directions:
         d = random_directions(obj, c.dims, seed=c.seed, normalization="filter" if spec == "filter" else None)
     else:
         path = Path(spec)
-        arr = torch.load(path, map_location="cpu") if path.suffix == ".pt" else torch.as_tensor(np.load(path))
+        try:
+            arr = torch.load(path, map_location="cpu") if path.suffix == ".pt" else torch.as_tensor(np.load(path))
+        except Exception as exc:  # any unreadable file: numpy, pickle and zip errors differ by format
+            raise InputError(
+                f"directions: cannot read {spec!r} as a (dims, P) array ({type(exc).__name__}: {exc}); give a .npy "
+                "saved with numpy.save or a .pt tensor saved with torch.save."
+            ) from exc
         d = as_directions(obj, torch.as_tensor(arr).to(obj.device), n=c.dims)
     if write:
         vec = d.vectors.detach().cpu().numpy()
@@ -531,8 +540,7 @@ def analyze(
 
     config = (config or RunConfig()).validate()
     log = log or (lambda *a: None)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _out_dir(out, "out")
     rank, world = _dist()
     ctx = RunContext(objective, config, out, log if rank == 0 else (lambda *a: None), rank, world)
     ctx.previous = _previous(out)
@@ -616,6 +624,15 @@ def analyze(
     return result
 
 
+def _out_dir(out: str | Path, name: str) -> Path:
+    """``out`` as a created directory; an existing file there is an InputError, not a FileExistsError."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{name}: {str(out)!r} is a file, expected a folder; pass another path (--out).")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def _typed_section(cls: type, d: dict[str, Any] | None) -> Any:
     if d is None:
         return None
@@ -683,8 +700,7 @@ def compare(run_dirs: Sequence[str | Path], out: str | Path | None = "landform-c
     cmp = Comparison(runs, COMPARE_COLUMNS, rows, bn, w1)
     if out is None:
         return cmp
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _out_dir(out, "out")
     doc = {"columns": ["run", *COMPARE_COLUMNS], "rows": rows, "distances": {"bottleneck": bn, "wasserstein_1": w1}}
     atomic_write_json(out / "comparison.json", doc)
     from matplotlib.figure import Figure
