@@ -17,6 +17,7 @@ from landform import (
     hessian_directions,
     landscaper_span,
     load_landscape,
+    normalize_directions,
     random_directions,
     sample_points,
     scattered_landscape,
@@ -97,6 +98,10 @@ def test_numel_normalisation_is_landscapers_release_convention(cnn_problem):
             torch.testing.assert_close(block, want, rtol=1e-6, atol=1e-7)
             i += k
     assert d.metadata()["norms"] == pytest.approx([math.sqrt(obj.num_params)] * 2, rel=1e-6)
+    # given directions: the same rescaling
+    again = normalize_directions(obj, random_directions(obj, 2, seed=5), "numel")
+    torch.testing.assert_close(again.vectors, d.vectors)
+    assert again.normalization == "numel" and again.kind == "random"
 
 
 def test_landscaper_span_reproduces_its_stepping(mlp_problem):

@@ -37,6 +37,7 @@ _EXPORTS = {
     "auto_span": "geometry",
     "AutoSpan": "geometry",
     "landscaper_span": "geometry",
+    "normalize_directions": "geometry",
     "sample_points": "sampling",
     "scattered_landscape": "sampling",
     "adaptive_landscape": "sampling",

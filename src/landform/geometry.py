@@ -23,12 +23,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from .directions import Directions
 from .errors import InputError, NonFiniteError
 from .objective import Objective
 
-__all__ = ["SPAN_UNITS", "AutoSpan", "auto_span", "landscaper_span", "resolve_span", "theta0_norm"]
+__all__ = [
+    "SPAN_UNITS",
+    "AutoSpan",
+    "auto_span",
+    "landscaper_span",
+    "normalize_directions",
+    "resolve_span",
+    "theta0_norm",
+]
 
 SPAN_UNITS = ("absolute", "relative")
 
@@ -298,3 +307,31 @@ def as_absolute(points: np.ndarray, objective: Objective, directions: Directions
     if span_units == "absolute":
         return points
     return points * (theta0_norm(objective) / directions.norms)[None, :]
+
+
+def normalize_directions(objective: Objective, directions: Any, normalization: str | None) -> Directions:
+    """Rescale given directions per tensor (``"layer"``, ``"numel"``) or per filter (``"filter"``).
+
+    For directions that did not come from :func:`landform.random_directions` or
+    :func:`landform.hessian_directions` (which take ``normalization=`` themselves), e.g. to put Hessian
+    eigenvectors computed once into the paper's geometry. ``None`` returns them as they are. The kind, seed
+    and eigenvalues are kept (the eigenvalues describe the directions before rescaling).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from landform import Objective
+    >>> obj = Objective(torch.nn.Linear(3, 2), (torch.randn(4, 3), torch.randn(4, 2)), torch.nn.functional.mse_loss)
+    >>> d = normalize_directions(obj, torch.randn(1, 8), "numel")  # blocks: weight (6), bias (2)
+    >>> [round(float(d.vectors[0, s].norm()) ** 2, 4) for s in obj.layout.blocks()]
+    [6.0, 2.0]
+    """
+    from .directions import NORMALIZATIONS, _normalize, as_directions
+
+    if normalization not in NORMALIZATIONS:
+        raise InputError(f"normalization: expected None, 'filter', 'layer' or 'numel', got {normalization!r}.")
+    d = as_directions(objective, directions)
+    if normalization is None:
+        return d
+    vecs = torch.stack([_normalize(objective, v.double(), normalization) for v in d.vectors]).to(objective.dtype)
+    return Directions(vecs, d.kind, normalization, d.seed, d.eigenvalues, dict(d.extra))
