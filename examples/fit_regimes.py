@@ -157,8 +157,8 @@ def paper(args) -> None:
     t0 = time.perf_counter()
     span = landscaper_span(args.distance, args.steps)
     rows = []
-    for regime in REGIMES:
-        for seed in range(args.train_seeds):
+    for seed in range(args.train_seeds):  # seed-major: an interrupted run has whole seeds of every regime
+        for regime in REGIMES:
             model, data, acc_tr, acc_te = train(regime, seed=seed, dataset=args.dataset)
             s = analyse_model(
                 f"{regime}-s{seed}",
@@ -171,6 +171,7 @@ def paper(args) -> None:
                 normalization="numel",
                 resolution=args.steps,
                 with_sharpness=False,
+                report=seed == 0,
                 info={"train_accuracy": acc_tr, "test_accuracy": acc_te, "regime": regime, "seed": seed},
             )
             rows.append(
