@@ -238,3 +238,31 @@ def test_relative_axes_are_plotted_over_theta0_norm(cnn_problem):
     ab = grid_landscape(obj, d, span=(0.1, 0.3), resolution=5, progress=False)
     ax2 = plot_contour(ab)
     assert ax2.get_xlim() == pytest.approx((-0.1, 0.1)) and "‖θ₀‖" not in ax2.get_xlabel()
+
+
+def test_fit_regimes_example_in_the_papers_geometry(tmp_path):
+    """`--geometry paper`: numel-normalised Hessian directions on landscaper's grid, one run per regime and seed."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "fit_regimes.py"
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--geometry", "paper", "--train-seeds", "2", "--steps", "5", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads((out / "table.json").read_text())
+    assert sorted((r["regime"], r["seed"]) for r in rows) == sorted(
+        (g, s) for g in ("underfit", "well-fit", "overfit") for s in (0, 1)
+    )
+    ls = load_landscape(out / "overfit-s1" / "landscape")
+    geo = ls.provenance["geometry"]
+    assert ls.shape == (5, 5) and ls.directions["normalization"] == "numel" and ls.directions["kind"] == "hessian"
+    assert geo["span_units"] == "relative"
+    assert geo["relative_span"] == pytest.approx([landscaper_span(0.05, 5)] * 2, rel=1e-12)
+    assert (out / "well-fit-s0" / "report.html").exists() and not (out / "well-fit-s1" / "report.html").exists()
