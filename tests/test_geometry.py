@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -266,3 +267,65 @@ def test_fit_regimes_example_in_the_papers_geometry(tmp_path):
     assert geo["span_units"] == "relative"
     assert geo["relative_span"] == pytest.approx([landscaper_span(0.05, 5)] * 2, rel=1e-12)
     assert (out / "well-fit-s0" / "report.html").exists() and not (out / "well-fit-s1" / "report.html").exists()
+
+
+_RECIPE = """
+import torch
+from torch import nn
+
+def recipe():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    x = torch.randn(50, 3, generator=torch.Generator().manual_seed(1))
+    y = (x[:, 0] > 0).long()
+    return model, (x, y), nn.functional.cross_entropy
+"""
+
+
+def test_cli_span_units_normalization_and_auto_span(tmp_path, capsys):
+    from landform.cli import main
+    from landform.results import load_directions
+
+    rf = tmp_path / "r.py"
+    rf.write_text(_RECIPE)
+    quick = ["--quiet", "--no-report", "--trace-hvp", "0", "--density-probes", "0", "--sharpness-rho", "0"]
+    out = tmp_path / "rel"
+    args = ["--directions", "random", "--normalization", "numel", "--span-units", "relative", "--span", "0.1"]
+    assert main(["analyze", str(rf), *args, "--resolution", "5", "--out", str(out), *quick]) == 0
+    printed = capsys.readouterr().out
+    ls = load_landscape(out / "landscape")
+    geo = ls.provenance["geometry"]
+    assert ls.directions["normalization"] == "numel" and geo["span_units"] == "relative"
+    assert geo["relative_span"] == pytest.approx([0.1, 0.1], rel=1e-12)
+    assert "0.1, 0.1 x ||theta0||" in printed
+    # --span auto: each edge where the quadratic model (dense Hessian) rises by --rise
+    out2 = tmp_path / "auto"
+    args2 = ["--directions", "random", "--span", "auto", "--rise", "0.5", "--resolution", "5"]
+    assert main(["analyze", str(rf), *args2, "--out", str(out2), *quick]) == 0
+    printed = capsys.readouterr().out
+    assert "auto (rise 0.5)" in printed
+    d = torch.as_tensor(load_directions(out2 / "directions.npz").vectors).double()
+    ns: dict = {}
+    exec(_RECIPE, ns)
+    model, data, loss_fn = ns["recipe"]()
+    H = torch.autograd.functional.hessian(lambda t: _loss_at(model, data, loss_fn, t), _flat(model))
+    c = torch.einsum("ip,pq,iq->i", d, H, d).numpy()
+    ls2 = load_landscape(out2 / "landscape")
+    np.testing.assert_allclose([a[-1] for a in ls2.axes], np.sqrt(2 * 0.5 / np.abs(c)), rtol=1e-4)
+    assert json.loads((out2 / "summary.json").read_text())["geometry"]["auto"]["rise"] == 0.5
+    # bad values are refused with the flag's name
+    assert main(["analyze", str(rf), "--rise", "0", "--span", "auto", "--out", str(tmp_path / "x"), *quick]) == 1
+    assert "rise" in capsys.readouterr().err
+
+
+def _flat(model):
+    return torch.cat([p.detach().double().reshape(-1) for p in model.parameters()])
+
+
+def test_run_config_geometry_fields_are_validated():
+    from landform.run import RunConfig
+
+    for bad in [dict(span_units="percent"), dict(normalization="filter"), dict(normalization="unit"),
+                dict(rise=-1.0), dict(span="wide"), dict(directions="filter", normalization="numel")]:  # fmt: skip
+        with pytest.raises(InputError, match=next(iter(bad)) if "directions" not in bad else "normalization"):
+            RunConfig(**bad).validate()
