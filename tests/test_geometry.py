@@ -297,7 +297,7 @@ def test_cli_span_units_normalization_and_auto_span(tmp_path, capsys):
     geo = ls.provenance["geometry"]
     assert ls.directions["normalization"] == "numel" and geo["span_units"] == "relative"
     assert geo["relative_span"] == pytest.approx([0.1, 0.1], rel=1e-12)
-    assert "0.1, 0.1 x ||theta0||" in printed
+    assert "0.1, 0.1 x ||theta0|| (||theta0|| = " in printed  # relative: the fraction first, then the norm
     # --span auto: each edge where the quadratic model (dense Hessian) rises by --rise
     out2 = tmp_path / "auto"
     args2 = ["--directions", "random", "--span", "auto", "--rise", "0.5", "--resolution", "5"]
