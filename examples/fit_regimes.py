@@ -104,7 +104,10 @@ def main() -> None:
     ap.add_argument("--distance", type=float, default=0.05, help="paper geometry: landscaper's distance")
     ap.add_argument("--steps", type=int, default=51, help="paper geometry: landscaper's steps per axis")
     ap.add_argument("--train-seeds", type=int, default=1, help="training seeds per regime (paper geometry)")
+    ap.add_argument("--summarize", action="store_true", help="paper geometry: print the table of the finished runs")
     args = ap.parse_args()
+    if args.summarize:
+        return print_table(collect(Path(args.out)), args)
     if args.geometry == "paper":
         return paper(args)
     out = Path(args.out)
@@ -149,6 +152,50 @@ def main() -> None:
     print(f"time {time.perf_counter() - t0:.0f} s; runs and reports under {out}")
 
 
+def collect(out: Path) -> list[dict]:
+    """One row per finished run folder <out>/<regime>-s<seed>/ (read back from disk, no recomputation)."""
+    from landform.results import load_run
+
+    rows = []
+    for regime in REGIMES:
+        for run in sorted(out.glob(f"{regime}-s*")):
+            if not (run / "summary.json").exists():
+                continue
+            r = load_run(run)
+            rows.append(
+                {
+                    "regime": regime,
+                    "seed": int(run.name.rsplit("-s", 1)[1]),
+                    "train_acc": r.recipe["train_accuracy"],
+                    "test_acc": r.recipe["test_accuracy"],
+                    "smad": r.topology.smad,
+                    "n_minima": r.topology.n_minima,
+                    "trace": r.hessian.trace,
+                    "lambda_max": r.hessian.top_eigenvalues[0],
+                    "theta0_norm": r.landscape().provenance["geometry"]["theta0_norm"],
+                }
+            )
+    return rows
+
+
+def print_table(rows: list[dict], args) -> None:
+    """Mean ± sd over the training seeds of each regime (sd blank for one seed)."""
+    print(
+        f"paper geometry: numel-normalised top-2 Hessian directions, distance {args.distance} over {args.steps} steps"
+    )
+    cols = ["train_acc", "test_acc", "smad", "n_minima", "trace", "lambda_max", "theta0_norm"]
+    print(f"{'regime':9s} {'seeds':>5s} " + " ".join(f"{c:>20s}" for c in cols))
+    for regime in REGIMES:
+        rr = [r for r in rows if r["regime"] == regime]
+        if not rr:
+            continue
+        cells = []
+        for c in cols:
+            v = np.array([r[c] for r in rr], dtype=float)
+            cells.append(f"{v.mean():.4g} ± {v.std(ddof=1):.2g}" if len(v) > 1 else f"{v[0]:.4g}")
+        print(f"{regime:9s} {len(rr):>5d} " + " ".join(f"{c:>20s}" for c in cells))
+
+
 def paper(args) -> None:
     """Every regime with several training seeds, in the paper's geometry; a table of means and spreads."""
     from landform import landscaper_span
@@ -188,16 +235,7 @@ def paper(args) -> None:
                 }
             )
             print(f"{regime} seed {seed}: {rows[-1]}", flush=True)
-    print(f"paper geometry: numel-normalised top-2 Hessian directions, distance {args.distance} over {args.steps} steps")
-    cols = ["train_acc", "test_acc", "smad", "n_minima", "trace", "lambda_max", "theta0_norm"]
-    print(f"{'regime':9s} " + " ".join(f"{c:>22s}" for c in cols))
-    for regime in REGIMES:
-        rr = [r for r in rows if r["regime"] == regime]
-        cells = []
-        for c in cols:
-            v = np.array([r[c] for r in rr], dtype=float)
-            cells.append(f"{v.mean():.4g} ± {v.std(ddof=1) if len(v) > 1 else 0:.2g}")
-        print(f"{regime:9s} " + " ".join(f"{c:>22s}" for c in cells))
+    print_table(rows, args)
     write_table(out / "table.json", rows)
     print(f"time {time.perf_counter() - t0:.0f} s; {args.train_seeds} training seeds per regime; runs under {out}")
 
