@@ -87,6 +87,8 @@ def main() -> None:
         for k, r in zip(todo, res, strict=True):
             cache[k] = r
         cache_path.parent.mkdir(parents=True, exist_ok=True)
+        if cache_path.exists():  # another run may have added entries meanwhile: keep them
+            cache = {**json.loads(cache_path.read_text()), **cache}
         cache_path.write_text(json.dumps(cache, indent=1))
     head = ["run", "grid", "span", "normalisation", "landform SMAD", "minima", "landscaper 1.3.1 SMAD", "its minima"]
     out = [[*r[:4], f"{r[4]:.4g}", str(r[5]), f"{cache[r[6]]['smad']:.4g}", str(cache[r[6]]["n_minima"])] for r in rows]
