@@ -3,6 +3,7 @@ environment, and interleaved timing."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
@@ -20,6 +21,7 @@ SETUP_HINT = (
 )
 
 
+@functools.lru_cache(maxsize=1)
 def reference_python() -> str | None:
     """Python of the virtual environment holding landscaper 1.3.1 (env LANDSCAPER_PYTHON or .venv-landscaper)."""
     cand = os.environ.get("LANDSCAPER_PYTHON") or str(ROOT / ".venv-landscaper" / "bin" / "python")

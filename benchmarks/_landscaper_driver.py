@@ -81,6 +81,23 @@ def topology(task):
     return out
 
 
+def smad_many(task):
+    """landscaper's released SMAD (contour tree) and minima count of several saved arrays, one process."""
+    from landscaper import LossLandscape
+
+    out = []
+    for f in task["values_files"]:
+        values = np.load(f)
+        ranges = [np.linspace(-1, 1, s) for s in values.shape]
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            t0 = time.perf_counter()
+            ll = LossLandscape(values, ranges)
+            tree = ll.get_sublevel_tree()
+            smad = float(ll.smad(normalize=True, weighted=True))
+        out.append({"smad": smad, "n_minima": len(tree.leaves), "seconds": time.perf_counter() - t0})
+    return {"results": out}
+
+
 def hessian(task):
     import torch
     from landscaper.hessian import PyHessian
@@ -109,4 +126,4 @@ def hessian(task):
 if __name__ == "__main__":
     with open(sys.argv[1]) as fh:
         t = json.load(fh)
-    print(json.dumps({"grid": grid, "topology": topology, "hessian": hessian}[t["task"]](t)))
+    print(json.dumps({"grid": grid, "topology": topology, "hessian": hessian, "smad_many": smad_many}[t["task"]](t)))

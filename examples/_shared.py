@@ -49,21 +49,30 @@ def analyse_model(
     with_sharpness: bool = True,
     progress: bool = False,
     tol: float = 1e-5,
+    normalization: str | None = None,
+    span_units: str = "absolute",
+    report: bool = True,
 ) -> RunResult:
     """The main job (:func:`landform.run.analyze`: Hessian-direction landscape, topology, trace, lambda_max,
     sharpness, report) plus SMAD's spread over data subsamples (``seeds``; none = skipped), into out/<name>/.
-    ``loss_fn`` defaults to cross-entropy."""
+    ``loss_fn`` defaults to cross-entropy. ``normalization="numel"`` with ``span_units="relative"`` is the
+    paper's geometry (see landform.geometry); ``span="auto"`` chooses the span from the curvature."""
+    if seeds and (span_units != "absolute" or normalization is not None or isinstance(span, str)):
+        raise ValueError("the data-subsample spread (seeds) uses unit directions and absolute spans; pass seeds=()")
     obj = Objective(model, train, loss_fn or torch.nn.functional.cross_entropy)
     config = RunConfig(
         dims=2,
         resolution=resolution,
         span=span,
+        span_units=span_units,
+        normalization=normalization,
         directions="hessian",
         seed=0,
         lanczos_tol=tol,
         trace_hvp=n_hvp,
         density_probes=0,
         sharpness_rho=0.05 if with_sharpness else 0.0,
+        report=report,
         progress=progress,
         command=f"examples: analyse_model({name!r})",
     )
@@ -73,3 +82,27 @@ def analyse_model(
 
 def write_table(path: Path, rows: list[dict[str, Any]]) -> None:
     path.write_text(json.dumps(rows, indent=1, default=float))
+
+
+def add_geometry_args(ap: Any) -> None:
+    """``--geometry unit|paper`` for the case-study scripts."""
+    ap.add_argument(
+        "--geometry",
+        choices=["unit", "paper"],
+        default="unit",
+        help="unit: --span along unit eigenvectors (default); paper: landscaper 1.3.1's geometry, --span is its "
+        "distance (a fraction of ||theta0||) over --resolution steps, directions rescaled per tensor to sqrt(numel)",
+    )
+
+
+def geometry_kwargs(args: Any) -> dict[str, Any]:
+    """analyse_model's span, span_units and normalization for ``args.geometry``, ``args.span``, ``args.resolution``."""
+    if getattr(args, "geometry", "unit") == "paper":
+        from landform import landscaper_span
+
+        return {
+            "span": landscaper_span(float(args.span), int(args.resolution)),
+            "span_units": "relative",
+            "normalization": "numel",
+        }
+    return {"span": args.span}

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shared import analyse_model, write_table  # noqa: E402
+from _shared import add_geometry_args, analyse_model, geometry_kwargs, write_table  # noqa: E402
 from recipes.qm9 import TARGETS, load_qm9, molecule_batches, scaled_l1, train_qm9  # noqa: E402
 
 
@@ -45,6 +45,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--resolution", type=int, default=11, help="grid points per axis")
     ap.add_argument("--span", type=float, default=0.5, help="half-width along the unit eigenvectors")
+    add_geometry_args(ap)
     ap.add_argument("--n-hvp", type=int, default=20, help="Hutch++ budget for the trace")
     ap.add_argument("--tol", type=float, default=1e-3, help="relative residual of the Hessian eigenpairs")
     ap.add_argument("--batch", type=int, default=100, help="molecules per batch in the landscape's loss")
@@ -61,7 +62,7 @@ def main() -> None:
             model, train, _, info = train_qm9(arch, target, epochs=args.epochs, seed=args.seed, data=data)
             batches = molecule_batches(train, args.batch)  # keeps the double backward's memory (and time) in check
             s = analyse_model(
-                f"{arch}-{target}", model, batches, out, seeds=(), span=args.span, resolution=args.resolution,
+                f"{arch}-{target}", model, batches, out, seeds=(), **geometry_kwargs(args), resolution=args.resolution,
                 info=info, loss_fn=scaled_l1(info["target_std"]), n_hvp=args.n_hvp, with_sharpness=False,
                 tol=args.tol,
             )  # fmt: skip

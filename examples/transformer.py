@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shared import analyse_model, write_table  # noqa: E402
+from _shared import add_geometry_args, analyse_model, geometry_kwargs, write_table  # noqa: E402
 from recipes.minilm import train_minilm  # noqa: E402
 
 
@@ -32,6 +32,7 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=32, help="tokens per sentence")
     ap.add_argument("--resolution", type=int, default=11, help="grid points per axis (the paper: 11)")
     ap.add_argument("--span", type=float, default=0.5, help="half-width along the unit eigenvectors (the paper: 0.5)")
+    add_geometry_args(ap)
     ap.add_argument("--finetune-epochs", type=int, default=3)
     ap.add_argument("--n-hvp", type=int, default=20, help="Hutch++ budget for the trace")
     ap.add_argument("--seeds", type=int, default=0, help="data subsamples for SMAD's spread (0: skip, the cost)")
@@ -48,7 +49,8 @@ def main() -> None:
             max_length=args.max_length, finetune_epochs=args.finetune_epochs,
         )  # fmt: skip
         s = analyse_model(
-            stage, model, train, out, seeds=tuple(range(args.seeds)), span=args.span, resolution=args.resolution,
+            stage, model, train, out, seeds=tuple(range(args.seeds)), resolution=args.resolution,
+            **geometry_kwargs(args),
             info=info, n_hvp=args.n_hvp, with_sharpness=False, tol=args.tol,
         )  # fmt: skip
         rob = s.extras.get("robust_smad")

@@ -21,8 +21,10 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def _floats(text: str) -> list[float] | list[tuple[float, float]]:
-    """'1' -> [1.0]; '1,0.5' -> [1.0, 0.5]; '-1:2,0.5' -> [(-1, 2), 0.5]."""
+def _floats(text: str) -> list[float] | list[tuple[float, float]] | str:
+    """'1' -> [1.0]; '1,0.5' -> [1.0, 0.5]; '-1:2,0.5' -> [(-1, 2), 0.5]; 'auto' -> 'auto'."""
+    if text.strip() == "auto":
+        return "auto"
     out: list[Any] = []
     for part in text.split(","):
         if ":" in part:
@@ -63,8 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--span",
         type=_floats,
         default=None,
-        help="half-width per axis, or lo:hi ranges: 1.0 or -1:2,0.5 (default 1.0)",
+        help="half-width per axis, or lo:hi ranges: 1.0 or -1:2,0.5 (default 1.0), or auto: from the curvature, so "
+        "the quadratic model rises by --rise at each axis' edge",
     )
+    a.add_argument(
+        "--span-units",
+        choices=["absolute", "relative"],
+        default="absolute",
+        help="absolute: coefficients of the directions (distances for unit directions; default); relative: "
+        "fractions of ||theta0||, the paper's units (the edge lies exactly there)",
+    )
+    a.add_argument(
+        "--normalization",
+        choices=["none", "layer", "numel"],
+        default="none",
+        help="per-tensor rescaling of the directions: layer (to ||p||) or numel (to sqrt(numel): landscaper 1.3.1; "
+        "with --span-units relative, the paper's geometry)",
+    )
+    a.add_argument("--rise", type=float, default=1.0, help="loss rise at each edge for --span auto (default 1)")
     a.add_argument(
         "--directions",
         default="hessian",
@@ -163,7 +181,10 @@ def analyze(args: argparse.Namespace) -> int:
     config = RunConfig(
         dims=args.dims,
         resolution=_per_axis_arg(args.resolution, args.dims, "resolution"),
-        span=_per_axis_arg(args.span or [1.0], args.dims, "span"),
+        span=args.span if args.span == "auto" else _per_axis_arg(args.span or [1.0], args.dims, "span"),
+        span_units=args.span_units,
+        normalization=None if args.normalization == "none" else args.normalization,
+        rise=args.rise,
         directions=args.directions,
         seed=args.seed,
         chunk_points=args.chunk_points,
@@ -209,6 +230,28 @@ def analyze(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _span_line(result: RunResult) -> str:
+    """The span as asked for, and what it became (auto: the chosen spans; relative: the fraction of ||theta0||)."""
+    geo = result.extras.get("geometry") if isinstance(result.extras, dict) else None
+    if not geo:
+        return str(result.span)
+
+    def fmt(vals: list[Any]) -> str:
+        return ", ".join(f"[{v[0]:.4g}, {v[1]:.4g}]" if isinstance(v, list) else f"{v:.4g}" for v in vals)
+
+    rel = fmt(geo["relative_span"])
+    if geo.get("auto"):
+        a = geo["auto"]
+        curv = ", ".join(f"{c:.4g}" for c in a["curvatures"])
+        return (
+            f"auto (rise {a['rise']:g}): {fmt(a['span'])} (= {rel} x ||theta0||; curvature {curv} from "
+            f"{a['source']}; {', '.join(a['rules'])})"
+        )
+    if geo["span_units"] == "relative":
+        return f"{rel} x ||theta0|| (||theta0|| = {geo['theta0_norm']:.4g}; coefficients {fmt(geo['absolute_span'])})"
+    return f"{fmt(geo['absolute_span'])} (= {rel} x ||theta0||)"
+
+
 def format_summary(result: RunResult, *, recipe_s: float = 0.0) -> str:
     """The run's key numbers as the lines ``landform analyze`` prints."""
     ls = result.landscape_summary
@@ -223,7 +266,7 @@ def format_summary(result: RunResult, *, recipe_s: float = 0.0) -> str:
         f"  directions      {result.directions.get('kind')}"
         + (f" (eigenvalues {', '.join(f'{x:.4g}' for x in ev)})" if ev else "")
     )
-    lines.append(f"  grid            {' x '.join(map(str, ls['shape']))}, span {result.span}")
+    lines.append(f"  grid            {' x '.join(map(str, ls['shape']))}, span {_span_line(result)}")
     lines.append(f"  loss at centre  {ls['center_value']:.6g}")
     prog = result.extras.get("progressive")
     if prog:

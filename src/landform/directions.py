@@ -8,6 +8,7 @@ takes directions also takes a plain (n, P) tensor, a (P,) tensor, or a list of p
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,12 @@ import torch
 from .errors import InputError
 from .objective import Objective
 
-__all__ = ["Directions", "random_directions", "as_directions"]
+__all__ = ["Directions", "random_directions", "as_directions", "NORMALIZATIONS"]
+
+#: Per-tensor direction normalisations: Li et al.'s "filter"; "layer" (each tensor to the norm of the parameter
+#: tensor, ||p||: landscaper's current source); "numel" (each tensor to norm sqrt(numel): landscaper 1.3.1's
+#: release). With span_units="relative", "layer" or "numel" is the paper's geometry (docs/geometry.md).
+NORMALIZATIONS = (None, "filter", "layer", "numel")
 
 
 @dataclass(frozen=True)
@@ -32,7 +38,8 @@ class Directions:
         ``"random"``, ``"hessian"``, ``"pca"`` or ``"user"``.
     normalization : str or None
         ``None`` (unit, orthonormal vectors: the axis coordinate is a distance in parameter space),
-        ``"filter"`` (Li et al. 2018) or ``"layer"`` (the reference package's per-tensor convention).
+        ``"filter"`` (Li et al. 2018), ``"layer"`` (each tensor to ``||p||``, the reference package's current
+        source) or ``"numel"`` (each tensor to ``sqrt(numel)``, its 1.3.1 release).
     seed : int or None
     eigenvalues : numpy.ndarray or None
         Hessian eigenvalues of the directions when ``kind == "hessian"``.
@@ -85,7 +92,7 @@ def _max_offdiag_cosine(gram: np.ndarray) -> float:
 
 
 def _normalize(objective: Objective, vec: torch.Tensor, normalization: str | None) -> torch.Tensor:
-    """Scale one flat direction per filter ("filter") or per tensor ("layer") to the parameters' norms."""
+    """Scale one flat direction per filter ("filter") or per tensor ("layer": to ||p||; "numel": to sqrt(numel))."""
     if normalization is None:
         return vec
     theta0 = objective.theta0.to(vec.dtype)
@@ -96,6 +103,9 @@ def _normalize(objective: Objective, vec: torch.Tensor, normalization: str | Non
         if normalization == "layer":
             dn = d.norm()
             out[sl] = d * (p.norm() / dn) if dn > 0 else d
+        elif normalization == "numel":
+            dn = d.norm()
+            out[sl] = d * (math.sqrt(d.numel()) / dn) if dn > 0 else d
         elif len(shape) <= 1:
             # Li et al. 2018: biases and BatchNorm/LayerNorm weights (1-D tensors) are not perturbed.
             out[sl] = 0.0
@@ -119,13 +129,14 @@ def random_directions(objective: Objective, n: int, *, seed: int = 0, normalizat
     n : int
         Number of directions, 1 <= n < P.
     seed : int
-    normalization : {None, "filter", "layer"}
+    normalization : {None, "filter", "layer", "numel"}
         ``None``: orthonormal unit vectors, so an axis coordinate is a distance in parameter space.
         ``"filter"``: Li et al. 2018 filter normalisation: every filter (row along dim 0) of every
         parameter tensor with two or more dimensions is scaled to the norm of the same filter of the
         weights; 1-D tensors (biases, BatchNorm and LayerNorm weights) get zero, as in Li et al.'s
         ``ignore='biasbn'``. ``"layer"``: the reference package's convention, each tensor block scaled to
-        the norm of that tensor (biases included). Normalised directions are no longer orthonormal; their
+        the norm of that tensor (biases included; landscaper's current source). ``"numel"``: each tensor block
+        scaled to norm ``sqrt(numel)`` (landscaper 1.3.1's release). Normalised directions are no longer orthonormal; their
         norms are recorded in the metadata.
 
     Returns
@@ -146,8 +157,8 @@ def random_directions(objective: Objective, n: int, *, seed: int = 0, normalizat
     P = objective.num_params
     if not isinstance(n, (int, np.integer)) or n < 1 or n >= P:
         raise InputError(f"n: expected an integer with 1 <= n < P={P}, got {n!r}.")
-    if normalization not in (None, "filter", "layer"):
-        raise InputError(f"normalization: expected None, 'filter' or 'layer', got {normalization!r}.")
+    if normalization not in NORMALIZATIONS:
+        raise InputError(f"normalization: expected None, 'filter', 'layer' or 'numel', got {normalization!r}.")
     gen = torch.Generator().manual_seed(int(seed))
     g = torch.randn(P, int(n), generator=gen, dtype=torch.float64)
     q, r = torch.linalg.qr(g)

@@ -17,6 +17,7 @@ import torch
 from .directions import as_directions
 from .errors import InputError
 from .fingerprint import fingerprint
+from .geometry import resolve_span
 from .landscape import Landscape
 from .objective import Objective
 from .store import GridStore, load_landscape
@@ -176,6 +177,7 @@ def grid_landscape(
     *,
     span: Any = 1.0,
     resolution: Any = 21,
+    span_units: str = "absolute",
     out: str | None = None,
     chunk_points: int = 256,
     progress: bool | None = None,
@@ -192,10 +194,16 @@ def grid_landscape(
     objective : Objective
     directions : Directions, (n, P) tensor, or list of per-parameter dicts
         n = 1..5 directions (more are allowed with a warning: the grid has prod(resolution) points).
-    span : float, sequence of float, or sequence of (lo, hi)
-        Half-width of each axis, or its (lo, hi) range (see :func:`grid_axes`).
+    span : float, sequence of float, sequence of (lo, hi), "auto" or AutoSpan
+        Half-width of each axis, or its (lo, hi) range (see :func:`grid_axes`), in ``span_units``.
+        ``"auto"`` or :func:`landform.auto_span`'s result: chosen from the curvature (see there).
     resolution : int or sequence of int
         Points per axis, >= 2 (odd puts the centre on the grid).
+    span_units : {"absolute", "relative"}
+        ``"absolute"``: coefficients of the directions (distances for unit directions). ``"relative"``:
+        fractions of ``||theta0||``; axis i ends exactly at distance ``span * ||theta0||`` (see
+        :mod:`landform.geometry`). ``axes`` always hold the true coefficients; the conversion is recorded in
+        ``provenance["geometry"]``.
     out : str, optional
         Directory of a landscape store. Values are written there chunk by chunk, atomically; calling again
         with the same arguments after an interruption resumes where it stopped, and a finished store is
@@ -233,6 +241,7 @@ def grid_landscape(
     """
     d = as_directions(objective, directions)
     n = d.n
+    span, geometry = resolve_span(objective, d, span, span_units)
     axes = grid_axes(span, resolution, n)
     shape = tuple(len(a) for a in axes)
     total = int(np.prod(shape))
@@ -275,6 +284,7 @@ def grid_landscape(
         "batch_mode": objective.resolved_batch_mode,
         "versions": _versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "geometry": geometry,
         **(provenance or {}),
     }
     template = Landscape(np.full(shape, np.nan), axes, d.metadata(), center, prov, np.zeros(shape, bool))

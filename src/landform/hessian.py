@@ -474,11 +474,14 @@ def hessian_directions(
     """Directions along the top-n Hessian eigenvectors, for :func:`landform.grid_landscape`.
 
     The directions are the unit, orthogonal eigenvectors, so an axis coordinate is a distance in parameter
-    space; their eigenvalues, residuals and HVP count are in the metadata. ``normalization="layer"``
-    reproduces the reference package's per-tensor rescaling (which tilts the subspace) for comparisons only.
+    space; their eigenvalues, residuals and HVP count are in the metadata. ``normalization="layer"`` or
+    ``"numel"`` reproduces the reference package's per-tensor rescaling (current source / 1.3.1 release; it
+    tilts the subspace) for comparisons with it (see :mod:`landform.geometry`).
     """
-    if normalization not in (None, "layer", "filter"):
-        raise InputError(f"normalization: expected None, 'layer' or 'filter', got {normalization!r}.")
+    from .directions import NORMALIZATIONS
+
+    if normalization not in NORMALIZATIONS:
+        raise InputError(f"normalization: expected None, 'layer', 'numel' or 'filter', got {normalization!r}.")
     ep = hessian_eigenpairs(objective, n, which=which, tol=tol, seed=seed, max_hvp=max_hvp, mode=mode)
     vecs = ep.vectors
     if normalization is not None:

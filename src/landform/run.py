@@ -81,7 +81,15 @@ class RunConfig:
     dims : int
         Number of directions.
     resolution, span : int / float, or one per axis
-        Points per axis and half-width per axis (or ``(lo, hi)`` pairs), as :func:`landform.grid_landscape`.
+        Points per axis and half-width per axis (or ``(lo, hi)`` pairs), as :func:`landform.grid_landscape`;
+        ``span="auto"`` chooses each axis' span from the curvature (:func:`landform.auto_span` with ``rise``).
+    span_units : {"absolute", "relative"}
+        ``"relative"``: spans are fractions of ``||theta0||`` (the paper's units; see :mod:`landform.geometry`).
+    normalization : {None, "layer", "numel"}
+        Per-tensor rescaling of hessian/random/file directions (``"numel"``: landscaper 1.3.1's release; with
+        ``span_units="relative"`` the paper's geometry). ``"filter"`` directions are filter-normalised already.
+    rise : float
+        Loss rise of the quadratic model at each axis' edge when ``span="auto"``.
     directions : str
         ``"hessian"`` (top eigenvectors), ``"random"``, ``"filter"`` (filter-normalised random) or a path to a
         ``.npy``/``.pt`` array of shape (dims, P).
@@ -126,6 +134,9 @@ class RunConfig:
     rtol: float = 0.05
     shards: int = 16
     compile: str = "off"
+    span_units: str = "absolute"
+    normalization: str | None = None
+    rise: float = 1.0
     # New fields go here (with a default that keeps the behaviour above), e.g. span_units, progressive, metrics.
 
     def __post_init__(self) -> None:
@@ -158,6 +169,23 @@ class RunConfig:
             raise InputError(
                 f"directions: expected hessian, random, filter or a .npy/.pt file (n, P), got {self.directions!r}."
             )
+        from .directions import NORMALIZATIONS
+        from .geometry import SPAN_UNITS
+
+        if self.span_units not in SPAN_UNITS:
+            raise InputError(f"span_units: expected 'absolute' or 'relative', got {self.span_units!r}.")
+        if self.normalization not in NORMALIZATIONS or self.normalization == "filter":
+            raise InputError(
+                f"normalization: expected None, 'layer' or 'numel' (use directions='filter' for Li et al.'s), got "
+                f"{self.normalization!r}."
+            )
+        if self.normalization is not None and str(self.directions) == "filter":
+            raise InputError("normalization: directions='filter' are filter-normalised already; drop normalization.")
+        if isinstance(self.span, str) and self.span != "auto":
+            raise InputError(f"span: expected numbers, (lo, hi) pairs or 'auto', got {self.span!r}.")
+        r = self.rise
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not np.isfinite(r) or r <= 0:
+            raise InputError(f"rise: expected a finite loss rise > 0, got {r!r}.")
         for name in ("sharpness_rho", "lanczos_tol"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
@@ -415,6 +443,8 @@ def _directions_key(ctx: RunContext) -> str:
     if spec not in _DIRECTION_SPECS:
         file_digest = hashlib.sha256(Path(spec).read_bytes()).hexdigest()
     extra = {"tol": c.lanczos_tol} if spec == "hessian" else {}
+    if c.normalization is not None:
+        extra["normalization"] = c.normalization
     return _key("directions", ctx.identity, spec, c.dims, c.seed, file_digest, extra)
 
 
@@ -432,7 +462,8 @@ def _compute_directions(ctx: RunContext, *, write: bool) -> Directions:
             sd = load_directions(saved)
         except StoreError:
             sd = None
-        if sd is not None and sd.matches(spec, c.dims, c.seed) and sd.key in (None, key):
+        want = "filter" if spec == "filter" else c.normalization
+        if sd is not None and sd.matches(spec, c.dims, c.seed) and sd.key in (None, key) and sd.normalization == want:
             ctx.log(f"directions: reusing {saved}")
             vecs = torch.as_tensor(sd.vectors).to(device=obj.device, dtype=obj.dtype)
             return Directions(vecs, sd.kind, sd.normalization, sd.seed, sd.eigenvalues, sd.extra)
@@ -440,10 +471,12 @@ def _compute_directions(ctx: RunContext, *, write: bool) -> Directions:
         from .hessian import hessian_directions
 
         ctx.log(f"directions: top-{c.dims} Hessian eigenvectors (Lanczos)...")
-        d = hessian_directions(obj, c.dims, seed=c.seed, tol=c.lanczos_tol)
+        d = hessian_directions(obj, c.dims, seed=c.seed, tol=c.lanczos_tol, normalization=c.normalization)
     elif spec in ("random", "filter"):
-        d = random_directions(obj, c.dims, seed=c.seed, normalization="filter" if spec == "filter" else None)
+        d = random_directions(obj, c.dims, seed=c.seed, normalization="filter" if spec == "filter" else c.normalization)
     else:
+        from .geometry import normalize_directions
+
         path = Path(spec)
         try:
             arr = torch.load(path, map_location="cpu") if path.suffix == ".pt" else torch.as_tensor(np.load(path))
@@ -452,7 +485,7 @@ def _compute_directions(ctx: RunContext, *, write: bool) -> Directions:
                 f"directions: cannot read {spec!r} as a (dims, P) array ({type(exc).__name__}: {exc}); give a .npy "
                 "saved with numpy.save or a .pt tensor saved with torch.save."
             ) from exc
-        d = as_directions(obj, torch.as_tensor(arr).to(obj.device), n=c.dims)
+        d = normalize_directions(obj, as_directions(obj, torch.as_tensor(arr).to(obj.device), n=c.dims), c.normalization)
     if write:
         vec = d.vectors.detach().cpu().numpy()
         save_directions(saved, SavedDirections(vec, d.kind, d.normalization, d.seed, d.eigenvalues, d.extra, spec, c.dims, key))
@@ -550,8 +583,13 @@ def analyze(
     ctx.timings["directions_s"] = time.perf_counter() - t
     recipe_info = dict(recipe_info or {})
     t = time.perf_counter()
+    span = config.span
+    if span == "auto":
+        from .geometry import auto_span
+
+        span = auto_span(objective, ctx.directions, rise=config.rise)
     grid_kw = dict(
-        span=config.span,
+        span=span,
         resolution=config.resolution,
         out=str(out / "landscape"),
         chunk_points=config.chunk_points,
@@ -563,13 +601,20 @@ def analyze(
 
         if world > 1:
             raise InputError("progressive: runs in one process; launch it without torchrun.")
+        from .geometry import resolve_span
+
+        # progressive_landscape takes coefficient spans: convert relative/auto spans here, keep the record
+        grid_kw["span"], geometry = resolve_span(objective, ctx.directions, span, config.span_units)
+        grid_kw["provenance"] = {**grid_kw["provenance"], "geometry": geometry}
         ctx.landscape = progressive_landscape(
             objective, ctx.directions, shards=config.shards, rtol=config.rtol, seed=config.seed,
             compile=config.compile == "on", **grid_kw,
         )
     else:
         compile_opt = {"off": False, "on": True, "auto": "auto"}[config.compile]
-        ctx.landscape = grid_landscape(objective, ctx.directions, compile=compile_opt, **grid_kw)
+        ctx.landscape = grid_landscape(
+            objective, ctx.directions, span_units=config.span_units, compile=compile_opt, **grid_kw
+        )
     ctx.timings["landscape_s"] = time.perf_counter() - t
     if rank != 0 and not ctx.data_parallel:
         return None  # grid-parallel: rank 0 does the (cheap) rest alone
@@ -595,6 +640,8 @@ def analyze(
     if ctx.directions.eigenvalues is not None:
         sections.setdefault("hessian", {})["top_eigenvalues"] = [float(x) for x in ctx.directions.eigenvalues]
     ls = ctx.landscape
+    if ls.provenance.get("geometry") is not None:
+        sections["geometry"] = ls.provenance["geometry"]  # the span as asked and the coefficient span used
     result = RunResult(
         path=out,
         landform_version=__version__,

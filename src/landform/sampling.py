@@ -104,20 +104,32 @@ def _eval_coords(objective: Objective, D: torch.Tensor, coords: np.ndarray) -> n
     return out
 
 
-def scattered_landscape(objective: Objective, directions: Any, points: np.ndarray) -> ScatteredLandscape:
-    """Loss at scattered ``points`` (N, n) of the subspace spanned by ``directions`` (n of them)."""
+def scattered_landscape(
+    objective: Objective, directions: Any, points: np.ndarray, *, span_units: str = "absolute"
+) -> ScatteredLandscape:
+    """Loss at scattered ``points`` (N, n) of the subspace spanned by ``directions`` (n of them).
+
+    ``span_units="relative"`` reads the points as fractions of ``||theta0||`` (column i is multiplied by
+    ``||theta0|| / ||d_i||``; see :mod:`landform.geometry`); the result's ``points`` are the coefficients.
+    """
+    from .geometry import as_absolute, resolve_span
+
     d = as_directions(objective, directions)
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != d.n:
         raise InputError(f"points: expected shape (N, {d.n}) (one column per direction), got {points.shape}.")
     if not np.isfinite(points).all():
         raise InputError("points: they contain NaN or inf.")
+    _, geometry = resolve_span(objective, d, 1.0, span_units)
+    geometry["span"] = None
+    points = as_absolute(points, objective, d, span_units)
     t0 = time.perf_counter()
     vals = _eval_coords(objective, d.vectors, points)
     prov = {
         "num_params": objective.num_params,
         "num_samples": objective.num_samples,
         "timings": {"evaluate_s": time.perf_counter() - t0},
+        "geometry": geometry,
     }
     return ScatteredLandscape(vals, points, d.metadata(), objective.loss(), prov)
 
@@ -138,6 +150,7 @@ def adaptive_landscape(
     directions: Any,
     *,
     span: Any = 1.0,
+    span_units: str = "absolute",
     n_initial: int = 256,
     n_per_round: int = 128,
     max_rounds: int = 10,
@@ -152,11 +165,16 @@ def adaptive_landscape(
     the shallow minima (persistence below 10 % of the loss range), at the scale of their nearest-neighbour
     distance. It stops when the number of significant minima (persistence >= ``min_persistence`` x range)
     and of join saddles are unchanged for ``stable_rounds`` rounds, or after ``max_rounds``. The history
-    (points and counts per round) is in ``provenance["adaptive"]``.
+    (points and counts per round) is in ``provenance["adaptive"]``. ``span`` and ``span_units`` are read as
+    by :func:`landform.grid_landscape` (``"relative"``: fractions of ``||theta0||``; ``"auto"``: from the
+    curvature); the result's points are coefficients and the conversion is in ``provenance["geometry"]``.
     """
     from scipy.spatial import cKDTree
 
+    from .geometry import resolve_span
+
     d = as_directions(objective, directions)
+    span, geometry = resolve_span(objective, d, span, span_units)
     lo, hi = _bounds(span, d.n)
     rng = np.random.default_rng(seed)
     pts = sample_points(n_initial, d.n, method="sobol", span=span, seed=seed)
@@ -188,6 +206,7 @@ def adaptive_landscape(
         "num_params": objective.num_params,
         "num_samples": objective.num_samples,
         "adaptive": {"history": history, "converged": stable >= stable_rounds, "points": int(len(pts))},
+        "geometry": geometry,
     }
     return ScatteredLandscape(vals, pts, d.metadata(), objective.loss(), prov)
 
@@ -217,7 +236,8 @@ def dimension_sweep(
     objective: Objective,
     dims: Sequence[int] = (2, 3, 4, 5),
     *,
-    span: float = 1.0,
+    span: Any = 1.0,
+    span_units: str = "absolute",
     resolution: dict[int, int] | None = None,
     directions: Directions | None = None,
     seed: int = 0,
@@ -227,7 +247,9 @@ def dimension_sweep(
     once for the largest n), with their SMAD, number of minima and persistence: basins that look separated in
     a low-dimensional slice may join through the extra dimensions (the paper's "phantom barriers").
     ``n_significant`` counts the minima whose persistence is at least ``min_persistence`` x the loss range
-    (the global minimum included), the count :func:`adaptive_landscape` stabilises."""
+    (the global minimum included), the count :func:`adaptive_landscape` stabilises. ``span`` and
+    ``span_units`` are read as by :func:`landform.grid_landscape` (a number is the same for every axis;
+    ``"auto"`` chooses each axis' span from its curvature); each row records the coefficient spans used."""
     from .evaluate import grid_landscape
     from .topology import merge_tree, pairs_from_tree, persistence_range, smad
 
@@ -245,7 +267,10 @@ def dimension_sweep(
     rows = []
     for n in dims:
         r = res.get(n, 7)
-        ls = grid_landscape(objective, d.vectors[:n], span=span, resolution=r, progress=False)
+        sub = Directions(d.vectors[:n], d.kind, d.normalization, d.seed,
+                         None if d.eigenvalues is None else d.eigenvalues[:n], dict(d.extra))  # fmt: skip
+        sp = span if isinstance(span, str) or np.ndim(span) == 0 else list(span)[:n]
+        ls = grid_landscape(objective, sub, span=sp, span_units=span_units, resolution=r, progress=False)
         tree = merge_tree(ls.values)
         pairs = pairs_from_tree(tree)
         rows.append(
@@ -257,6 +282,7 @@ def dimension_sweep(
                 "n_significant": _signature(ls.values, None, None, min_persistence)[2],
                 "n_pairs": int(np.isfinite(pairs[:, 1]).sum()),
                 "persistence_range": persistence_range(pairs),
+                "span": ls.provenance["geometry"]["absolute_span"],
             }
         )
     ev = tuple(float(x) for x in d.eigenvalues) if d.eigenvalues is not None else ()

@@ -35,12 +35,26 @@ def _axes(ax: Any = None, projection: str | None = None, figsize: tuple[float, f
     return fig.add_subplot(projection=projection)
 
 
+def _relative(ls: Landscape) -> dict[str, Any] | None:
+    geo = (ls.provenance or {}).get("geometry") or {}
+    return geo if geo.get("span_units") == "relative" and geo.get("theta0_norm") else None
+
+
+def _coords(ls: Landscape, i: int) -> np.ndarray:
+    """Axis i as plotted: the coefficients, or for relative spans the distance over ||θ0|| (α_i ||d_i|| / ||θ0||)."""
+    geo = _relative(ls)
+    if geo is None:
+        return ls.axes[i]
+    return ls.axes[i] * (geo["direction_norms"][i] / geo["theta0_norm"])
+
+
 def _axis_label(ls: Landscape, i: int) -> str:
     ev = ls.directions.get("eigenvalues")
     kind = ls.directions.get("kind", "direction")
+    unit = " · distance / ‖θ₀‖" if _relative(ls) is not None else ""
     if ev is not None and i < len(ev):
-        return f"{kind} direction {i + 1} (λ = {ev[i]:.3g})"
-    return f"{kind} direction {i + 1}"
+        return f"{kind} direction {i + 1} (λ = {ev[i]:.3g}){unit}"
+    return f"{kind} direction {i + 1}{unit}"
 
 
 def _need(ls: Any, ndim: int, name: str) -> Landscape:
@@ -55,7 +69,7 @@ def plot_curve(ls: Landscape, ax: Any = None, *, log: bool = False):
     """1-D landscape: loss against the displacement; the centre and the minimum are marked."""
     ls = _need(ls, 1, "plot_curve")
     ax = _axes(ax)
-    x, v = ls.axes[0], ls.values
+    x, v = _coords(ls, 0), ls.values
     ax.plot(x, v, color="C0", lw=1.8)
     ax.scatter([0.0], [ls.center_value], color="k", marker="+", s=80, zorder=3, label="centre (θ₀)")
     i = int(np.nanargmin(np.where(np.isfinite(v), v, np.nan)))
@@ -90,23 +104,24 @@ def plot_contour(
     ls = _need(ls, 2, "plot_contour")
     ax = _axes(ax)
     v = np.ma.masked_invalid(ls.values)
+    x0, x1 = _coords(ls, 0), _coords(ls, 1)
     norm = None
     if log:
         if np.nanmin(ls.values) <= 0:
             raise InputError("plot_contour: log=True needs positive losses; use log=False.")
         lv = np.geomspace(v.min(), v.max(), levels)
         norm = colors.LogNorm(vmin=v.min(), vmax=v.max())
-        cs = ax.contourf(ls.axes[0], ls.axes[1], v.T, levels=lv, norm=norm, cmap=cmap)
+        cs = ax.contourf(x0, x1, v.T, levels=lv, norm=norm, cmap=cmap)
     else:
-        cs = ax.contourf(ls.axes[0], ls.axes[1], v.T, levels=levels, cmap=cmap)
-    ax.contour(ls.axes[0], ls.axes[1], v.T, levels=cs.levels[::3], colors="k", linewidths=0.4, alpha=0.5, norm=norm)
+        cs = ax.contourf(x0, x1, v.T, levels=levels, cmap=cmap)
+    ax.contour(x0, x1, v.T, levels=cs.levels[::3], colors="k", linewidths=0.4, alpha=0.5, norm=norm)
     ax.scatter([0.0], [0.0], marker="x", color="white", s=60, lw=2, zorder=4, label="centre (θ₀)")
     if mark_minima and ls.complete and ls.n_nonfinite == 0:
         tree = tree if tree is not None else merge_tree(ls.values)
         ij = tree.coordinates(tree.minima)
         ax.scatter(
-            ls.axes[0][ij[:, 0]],
-            ls.axes[1][ij[:, 1]],
+            x0[ij[:, 0]],
+            x1[ij[:, 1]],
             marker="v",
             color="C3",
             edgecolor="white",
@@ -131,11 +146,12 @@ def plot_surface(ls: Landscape, ax: Any = None, *, log: bool = False, cmap: str 
     """2-D landscape as a 3-D surface (x = axis 0, y = axis 1, z = loss)."""
     ls = _need(ls, 2, "plot_surface")
     ax = _axes(ax, projection="3d", figsize=(6, 5))
-    X, Y = np.meshgrid(ls.axes[0], ls.axes[1], indexing="ij")
+    X, Y = np.meshgrid(_coords(ls, 0), _coords(ls, 1), indexing="ij")
     Z = np.log10(ls.values) if log else ls.values
     ax.plot_surface(X, Y, Z, cmap=cmap, linewidth=0, antialiased=True, rcount=80, ccount=80)
-    ax.set_xlabel("direction 1")
-    ax.set_ylabel("direction 2")
+    unit = " (distance / ‖θ₀‖)" if _relative(ls) is not None else ""
+    ax.set_xlabel(f"direction 1{unit}")
+    ax.set_ylabel(f"direction 2{unit}")
     ax.set_zlabel("log10 loss" if log else "loss")
     return ax
 

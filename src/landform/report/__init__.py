@@ -192,6 +192,30 @@ def _figures(data: ReportData) -> list[tuple[str, str, str]]:
     return out
 
 
+def _span_text(geo: dict[str, Any] | None) -> str:
+    """The span as the run was asked for it, its units, and the coefficient span it became."""
+    if not geo:
+        return "n/a"
+
+    def num(v: Any) -> str:
+        return f"[{v[0]:.4g}, {v[1]:.4g}]" if isinstance(v, list) else f"{v:.4g}"
+
+    abs_ = ", ".join(num(v) for v in geo.get("absolute_span") or [])
+    rel = ", ".join(num(v) for v in geo.get("relative_span") or [])
+    t0n = geo.get("theta0_norm")
+    if geo.get("auto"):
+        a = geo["auto"]
+        text = (
+            f"auto: quadratic-model rise {a['rise']:.4g} at each edge (curvature {', '.join(f'{c:.4g}' for c in a['curvatures'])}; "
+            f"rules {', '.join(a['rules'])}); coefficient span {abs_}; {rel} of ‖θ₀‖"
+        )
+    elif geo.get("span_units") == "relative":
+        text = f"relative: {rel} of ‖θ₀‖ = {t0n:.4g} (coefficient span {abs_})"
+    else:
+        text = f"absolute: coefficient span {abs_} ({rel} of ‖θ₀‖ = {t0n:.4g})"
+    return html.escape(text)
+
+
 def _interactive(data: ReportData) -> list[tuple[str, str, Any]]:
     """(id, caption, plotly figure) of the interactive views."""
     import plotly.graph_objects as go
@@ -201,10 +225,13 @@ def _interactive(data: ReportData) -> list[tuple[str, str, Any]]:
     if data.profile is None:
         return views
     if ls.ndim == 2:
-        x, y, z = ls.axes[0], ls.axes[1], ls.values.T  # plotly: z[row=j][col=i] at (x[i], y[j])
+        from ..plot.figures import _coords, _relative
+
+        x, y, z = _coords(ls, 0), _coords(ls, 1), ls.values.T  # plotly: z[row=j][col=i] at (x[i], y[j])
+        unit = " (distance / ‖θ₀‖)" if _relative(ls) is not None else ""
         surf = go.Figure(go.Surface(x=x, y=y, z=z, colorscale="Viridis", colorbar={"title": "loss"}))
         surf.update_layout(
-            scene={"xaxis_title": "direction 1", "yaxis_title": "direction 2", "zaxis_title": "loss"},
+            scene={"xaxis_title": f"direction 1{unit}", "yaxis_title": f"direction 2{unit}", "zaxis_title": "loss"},
             margin={"l": 0, "r": 0, "t": 30, "b": 0},
             title="surface (drag to rotate)",
         )
@@ -220,7 +247,10 @@ def _interactive(data: ReportData) -> list[tuple[str, str, Any]]:
             )
         )
         cont.update_layout(
-            xaxis_title="direction 1", yaxis_title="direction 2", margin={"t": 30}, title="contour (hover for values)"
+            xaxis_title=f"direction 1{unit}",
+            yaxis_title=f"direction 2{unit}",
+            margin={"t": 30},
+            title="contour (hover for values)",
         )
         views.append(("contour_interactive", "Hoverable contour.", cont))
     prof = data.profile
@@ -299,6 +329,7 @@ def _summary_section(data: ReportData) -> str:
             + f"{int(np.prod(ls.shape)):,} points; axes "
             + "; ".join(f"[{a[0]:.4g}, {a[-1]:.4g}]" for a in ls.axes),
         ),
+        ("span", _span_text(ls.provenance.get("geometry"))),
         (
             "directions",
             f"{html.escape(str(dirs.get('kind')))}, normalization {html.escape(str(dirs.get('normalization')))}, seed {html.escape(str(dirs.get('seed')))}",

@@ -1,0 +1,108 @@
+"""SMAD side by side on saved landscapes: landform's merge-tree SMAD and landscaper 1.3.1's released SMAD.
+
+Takes run folders (or folders above them), finds every saved grid landscape (a `landscape.json` store) under
+them, and computes on the same saved array both landform's SMAD (DESIGN.md: minima paired with their
+merge-tree join saddle) and the released landscaper 1.3.1's `LossLandscape(values, ranges).smad(normalize=True,
+weighted=True)`, which landscaper itself computes in its own virtual environment (contour tree: minima may be
+paired with split saddles, so a single-basin bowl scores > 0). landscaper's answers are cached by the
+SHA-256 of the array (`--cache`), because its contour tree takes about a minute per 51 x 51 array.
+
+    python benchmarks/smad_side_by_side.py examples-runs/fit_regimes examples-runs/fit_regimes-paper [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import SETUP_HINT, reference_python, run_reference  # noqa: E402
+
+from landform import load_landscape  # noqa: E402
+from landform.topology import merge_tree, smad  # noqa: E402
+
+
+def stores(paths: list[str]) -> list[Path]:
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if (p / "landscape.json").exists():
+            found.append(p)
+        found += sorted(q.parent for q in p.rglob("landscape.json") if q.parent != p)
+    return found
+
+
+def span_text(ls) -> str:
+    geo = ls.provenance.get("geometry") or {}
+    if not geo:
+        return f"{ls.axes[0][-1]:.3g} (absolute)"
+    rel = geo["relative_span"][0]
+    rel = rel[1] if isinstance(rel, list) else rel
+    if geo.get("auto"):
+        return f"auto rise {geo['auto']['rise']:g}"
+    if geo["span_units"] == "relative":
+        return f"{rel:.4g} x ||θ0||"
+    a = geo["absolute_span"][0]
+    return f"{a[1] if isinstance(a, list) else a:.3g} (= {rel:.3g} x ||θ0||)"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", help="run folders, or folders that contain them")
+    ap.add_argument("--cache", default="examples-runs/landscaper-smad-cache.json")
+    ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    args = ap.parse_args()
+    if reference_python() is None:
+        raise SystemExit(f"landscaper 1.3.1 is needed: {SETUP_HINT}")
+    cache_path = Path(args.cache)
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    rows, todo, arrays = [], [], {}
+    root = Path.cwd()
+    for st in stores(args.runs):
+        ls = load_landscape(st)
+        if not ls.complete or ls.n_nonfinite:
+            print(f"skipped {st}: incomplete or non-finite", file=sys.stderr)
+            continue
+        key = hashlib.sha256(np.ascontiguousarray(ls.values).tobytes()).hexdigest()
+        tree = merge_tree(ls.values)
+        name = str(st.parent.relative_to(root) if st.is_relative_to(root) else st.parent)
+        norm = ls.directions.get("normalization")
+        rows.append([name, "x".join(map(str, ls.shape)), span_text(ls), str(norm), smad(tree), tree.n_minima, key])
+        if key not in cache:
+            todo.append(key)
+            arrays[key] = ls.values
+    if todo:
+        tmp = Path(tempfile.mkdtemp(prefix="landform-smad-"))
+        files = []
+        for k in todo:
+            np.save(tmp / f"{k}.npy", arrays[k])
+            files.append(str(tmp / f"{k}.npy"))
+        print(f"landscaper 1.3.1: {len(files)} arrays not in the cache, computing...", file=sys.stderr, flush=True)
+        res = run_reference({"task": "smad_many", "values_files": files}, timeout=7200)["results"]
+        for k, r in zip(todo, res, strict=True):
+            cache[k] = r
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        if cache_path.exists():  # another run may have added entries meanwhile: keep them
+            cache = {**json.loads(cache_path.read_text()), **cache}
+        cache_path.write_text(json.dumps(cache, indent=1))
+    head = ["run", "grid", "span", "normalisation", "landform SMAD", "minima", "landscaper 1.3.1 SMAD", "its minima"]
+    out = [[*r[:4], f"{r[4]:.4g}", str(r[5]), f"{cache[r[6]]['smad']:.4g}", str(cache[r[6]]["n_minima"])] for r in rows]
+    if args.markdown:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for r in out:
+            print("| " + " | ".join(r) + " |")
+    else:
+        w = [max(len(h), *(len(r[i]) for r in out)) for i, h in enumerate(head)] if out else [len(h) for h in head]
+        print("  ".join(h.ljust(w[i]) for i, h in enumerate(head)))
+        for r in out:
+            print("  ".join(c.ljust(w[i]) for i, c in enumerate(r)))
+
+
+if __name__ == "__main__":
+    main()
