@@ -69,6 +69,8 @@ def sample_points(n_points: int, dims: int, *, method: str = "sobol", span: Any 
         raise InputError(f"dims: expected an integer >= 1, got {dims!r}.")
     lo, hi = _bounds(span, dims)
     m = n_points - 1
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed: expected an integer >= 0, got {seed!r}.")
     rng = np.random.default_rng(seed)
     if method == "random":
         u = rng.random((m, dims))
@@ -119,7 +121,7 @@ def scattered_landscape(objective: Objective, directions: Any, points: np.ndarra
         "num_samples": objective.num_samples,
         "timings": {"evaluate_s": time.perf_counter() - t0},
     }
-    return ScatteredLandscape(vals, points, d.metadata(), objective.loss(), prov)
+    return ScatteredLandscape(vals, points, d.metadata(), float(objective.loss_batch(objective.theta0[None])[0]), prov)
 
 
 def _signature(values: np.ndarray, points: np.ndarray, k: int | None, frac: float):
@@ -156,7 +158,17 @@ def adaptive_landscape(
     """
     from scipy.spatial import cKDTree
 
+    from ._validation import check_float, check_int
+
     d = as_directions(objective, directions)
+    n_initial = check_int("n_initial", n_initial, minimum=2)
+    n_per_round = check_int("n_per_round", n_per_round, minimum=1)
+    max_rounds = check_int("max_rounds", max_rounds, minimum=0)
+    stable_rounds = check_int("stable_rounds", stable_rounds, minimum=1)
+    min_persistence = check_float("min_persistence", min_persistence, minimum=0.0)
+    if k is not None:
+        k = check_int("k", k, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
     lo, hi = _bounds(span, d.n)
     rng = np.random.default_rng(seed)
     pts = sample_points(n_initial, d.n, method="sobol", span=span, seed=seed)
@@ -189,7 +201,7 @@ def adaptive_landscape(
         "num_samples": objective.num_samples,
         "adaptive": {"history": history, "converged": stable >= stable_rounds, "points": int(len(pts))},
     }
-    return ScatteredLandscape(vals, pts, d.metadata(), objective.loss(), prov)
+    return ScatteredLandscape(vals, pts, d.metadata(), float(objective.loss_batch(objective.theta0[None])[0]), prov)
 
 
 @dataclass(frozen=True)
@@ -228,12 +240,16 @@ def dimension_sweep(
     a low-dimensional slice may join through the extra dimensions (the paper's "phantom barriers").
     ``n_significant`` counts the minima whose persistence is at least ``min_persistence`` x the loss range
     (the global minimum included), the count :func:`adaptive_landscape` stabilises."""
+    from ._validation import check_float, check_int
     from .evaluate import grid_landscape
     from .topology import merge_tree, pairs_from_tree, persistence_range, smad
 
-    dims = sorted({int(x) for x in dims})
-    if not dims or dims[0] < 1:
-        raise InputError(f"dims: expected positive integers, got {dims}.")
+    if isinstance(dims, (str, bytes)) or not hasattr(dims, "__iter__"):
+        raise InputError(f"dims: expected a sequence of subspace dimensions such as (2, 3, 4), got {dims!r}.")
+    dims = sorted({check_int("dims", x, minimum=1, maximum=objective.num_params - 1) for x in dims})
+    if not dims:
+        raise InputError("dims: the sequence is empty; pass dimensions such as (2, 3, 4).")
+    check_float("min_persistence", min_persistence, minimum=0.0)
     res = {**_DEFAULT_RES, **(resolution or {})}
     if directions is None:
         from .hessian import hessian_directions
