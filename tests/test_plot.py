@@ -118,14 +118,16 @@ def asymmetric(nx=31, ny=21):
 
 
 # sample points away from the centre cross (0, 0) and the minimum marker (0.5, -0.4)
-PROBES = [(-1.6, 1.7), (1.2, 1.7), (-1.6, -0.8), (1.2, -0.8), (-0.5, 0.6), (0.6, 1.0), (-1.0, -0.4)]
+PROBES = [(-1.6, 1.7), (1.2, 1.2), (-1.6, -0.8), (1.2, -0.8), (-0.5, 0.6), (0.6, 1.0), (-1.0, -0.4)]
 
 
 def _colour_fraction(ax, x, y, cmap="viridis"):
     """Where on the colour map the pixels drawn around data point (x, y) lie (0 = low, 1 = high)."""
-    fig = ax.figure
-    fig.canvas.draw()
-    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(float) / 255
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(ax.figure)
+    canvas.draw()
+    img = np.asarray(canvas.buffer_rgba())[..., :3].astype(float) / 255
     px, py = ax.transData.transform((x, y))
     r, c = int(round(img.shape[0] - py)), int(round(px))
     patch = img[r - 2 : r + 3, c - 2 : c + 3].reshape(-1, 3)
