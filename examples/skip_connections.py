@@ -63,7 +63,10 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=21)
     ap.add_argument("--span", type=float, default=1.0, help="half-width of the grid along the unit eigenvectors")
     ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--tiny", action="store_true", help="smoke-test sizes: 2 seeds, 1 epoch, 3 x 3 grid")
     args = ap.parse_args()
+    if args.tiny:
+        args.seeds, args.epochs, args.resolution = 2, 1, 3
     out = Path(args.out)
     t0 = time.perf_counter()
     rows = []
@@ -72,7 +75,8 @@ def main() -> None:
             model, data, acc_tr, acc_te = train(skip, seed, args.epochs)
             name = f"{'skip' if skip else 'noskip'}-seed{seed}"
             s = analyse_model(name, model, data, out, seeds=(0, 1), resolution=args.resolution, span=args.span,
-                              info={"train_accuracy": acc_tr, "test_accuracy": acc_te})  # fmt: skip
+                              info={"train_accuracy": acc_tr, "test_accuracy": acc_te},
+                              **({"n_hvp": 6, "tol": 1e-2} if args.tiny else {}))  # fmt: skip
             rows.append(
                 {
                     "skip": skip,
