@@ -330,7 +330,7 @@ class _DropBN(nn.Module):
         self.fc2 = nn.Linear(16, 2)
 
     def forward(self, x):
-        return self.fc2(self.drop(torch.relu(self.bn(self.fc1(x)))))
+        return self.fc2(self.bn(self.drop(torch.relu(self.fc1(x)))))  # dropout feeds BatchNorm's statistics
 
 
 def test_connectivity_recomputes_batchnorm_without_dropout_and_ignores_the_global_seed():
