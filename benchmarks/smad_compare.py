@@ -5,8 +5,10 @@ built-in digits CNN along filter-normalised random directions (31^2 and 11^3), a
 7^3, where every saddle is a corner case). landscaper runs in its own virtual environment
 (LossLandscape(values, ranges).smad(normalize=True, weighted=True), its release computes SMAD on the
 contour tree); landform computes DESIGN.md's definition on the merge tree of the axis graph.
+A second table lists each array's split saddles (the join saddles of ``merge_tree(-values)``, where the
+superlevel sets split) as fractions of the loss range: the saddles the release can pair minima with.
 
-    python benchmarks/smad_compare.py
+    python benchmarks/smad_compare.py [--no-reference]   (--no-reference: landform's columns only)
 """
 
 from __future__ import annotations
@@ -42,17 +44,34 @@ def arrays() -> dict[str, np.ndarray]:
     return out
 
 
+def split_saddles(v: np.ndarray) -> np.ndarray:
+    """Values of the split saddles of ``v`` (join saddles of -v), as fractions of the loss range, ascending."""
+    tree = merge_tree(-v)
+    vals = -v.ravel()[tree.saddles]
+    return np.sort((vals - v.min()) / (v.max() - v.min()))
+
+
 def main() -> None:
-    if reference_python() is None:
-        raise SystemExit(f"landscaper 1.3.1 is needed: {SETUP_HINT}")
+    with_reference = "--no-reference" not in sys.argv[1:]
+    if with_reference and reference_python() is None:
+        raise SystemExit(f"landscaper 1.3.1 is needed: {SETUP_HINT} (or pass --no-reference)")
     tmp = Path(tempfile.mkdtemp(prefix="landform-smad-"))
     print(f"{'array':18s} {'minima':>6s} {'landform SMAD':>14s} {'landscaper SMAD':>16s} {'rel. diff':>10s}")
-    for name, v in arrays().items():
-        np.save(tmp / "v.npy", v)
-        ref = run_reference({"task": "topology", "values_file": str(tmp / "v.npy")}, timeout=1800)
+    data = arrays()
+    for name, v in data.items():
         ours = smad(v)
-        rel = abs(ours - ref["smad"]) / max(abs(ref["smad"]), 1e-300)
-        print(f"{name:18s} {merge_tree(v).n_minima:6d} {ours:14.8g} {ref['smad']:16.8g} {rel:10.2e}", flush=True)
+        if with_reference:
+            np.save(tmp / "v.npy", v)
+            ref = run_reference({"task": "topology", "values_file": str(tmp / "v.npy")}, timeout=1800)
+            rel = abs(ours - ref["smad"]) / max(abs(ref["smad"]), 1e-300)
+            theirs, rel_s = f"{ref['smad']:16.8g}", f"{rel:10.2e}"
+        else:
+            theirs, rel_s = f"{'-':>16s}", f"{'-':>10s}"
+        print(f"{name:18s} {merge_tree(v).n_minima:6d} {ours:14.8g} {theirs} {rel_s}", flush=True)
+    print(f"\n{'array':18s} {'split saddles':>13s}  lowest (fraction of the loss range)")
+    for name, v in data.items():
+        fr = split_saddles(v)
+        print(f"{name:18s} {fr.size:13d}  {', '.join(f'{x:.4f}' for x in fr[:5])}", flush=True)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,11 @@ def main() -> None:
     ap.add_argument("--tol", type=float, default=1e-3, help="relative residual of the Hessian eigenpairs")
     ap.add_argument("--batch", type=int, default=100, help="molecules per batch in the landscape's loss")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tiny", action="store_true", help="smoke-test sizes: 3 targets, 16+8 molecules, 1 epoch, 3 x 3")
     args = ap.parse_args()
+    if args.tiny:
+        args.targets, args.n_train, args.n_test, args.epochs = ["gap", "mu", "alpha"], 16, 8, 1
+        args.resolution, args.n_hvp, args.tol, args.batch = 3, 6, 1e-1, 16
     out = Path(args.out)
     t0 = time.perf_counter()
     data = load_qm9(tuple(args.targets), n_train=args.n_train, n_test=args.n_test, seed=args.seed)

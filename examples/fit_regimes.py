@@ -80,10 +80,12 @@ REGIMES = {
 }
 
 
-def train(regime: str, seed: int = 0, dataset: str = "digits"):
+def train(regime: str, seed: int = 0, dataset: str = "digits", tiny: bool = False):
     n, epochs, bs, p, wd = REGIMES[regime]
     if dataset == "mnist" and regime == "well-fit":
         epochs = 10  # 4,000 images: ten epochs reach ~97 % test accuracy
+    if tiny:  # the smoke test's settings: every stage runs, nothing is trained to convergence
+        n, epochs = min(n or 200, 200), max(1, epochs // 30)
     torch.manual_seed(seed)
     (xtr, ytr), (xte, yte) = load_digits_tensors(seed=0) if dataset == "digits" else load_mnist(seed=0)
     if n is not None:
@@ -105,7 +107,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=51, help="paper geometry: landscaper's steps per axis")
     ap.add_argument("--train-seeds", type=int, default=1, help="training seeds per regime (paper geometry)")
     ap.add_argument("--summarize", action="store_true", help="paper geometry: print the table of the finished runs")
+    ap.add_argument("--tiny", action="store_true", help="smoke-test sizes: 200 images, 1-10 epochs, 3 x 3 grid, 2 seeds")
     args = ap.parse_args()
+    if args.tiny:
+        args.seeds, args.resolution = 2, 3
     if args.summarize:
         return print_table(collect(Path(args.out)), args)
     if args.geometry == "paper":
@@ -114,7 +119,7 @@ def main() -> None:
     t0 = time.perf_counter()
     rows = []
     for regime in REGIMES:
-        model, data, acc_tr, acc_te = train(regime, dataset=args.dataset)
+        model, data, acc_tr, acc_te = train(regime, dataset=args.dataset, tiny=args.tiny)
         s = analyse_model(
             regime,
             model,
@@ -124,6 +129,7 @@ def main() -> None:
             resolution=args.resolution,
             span=args.span if args.span == "auto" else float(args.span),
             info={"train_accuracy": acc_tr, "test_accuracy": acc_te},
+            **({"n_hvp": 6, "tol": 1e-2} if args.tiny else {}),
         )
         rob = s.extras.get("robust_smad")
         rows.append(

@@ -64,7 +64,10 @@ def main() -> None:
     ap.add_argument("--span", type=float, default=1.0, help="half-width of the grid along the unit eigenvectors")
     add_geometry_args(ap)
     ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--tiny", action="store_true", help="smoke-test sizes: 2 seeds, 1 epoch, 3 x 3 grid")
     args = ap.parse_args()
+    if args.tiny:
+        args.seeds, args.epochs, args.resolution = 2, 1, 3
     out = Path(args.out)
     t0 = time.perf_counter()
     rows = []
@@ -74,7 +77,8 @@ def main() -> None:
             name = f"{'skip' if skip else 'noskip'}-seed{seed}"
             subsamples = () if args.geometry == "paper" else (0, 1)
             s = analyse_model(name, model, data, out, seeds=subsamples, resolution=args.resolution,
-                              **geometry_kwargs(args), info={"train_accuracy": acc_tr, "test_accuracy": acc_te})  # fmt: skip
+                              **geometry_kwargs(args), info={"train_accuracy": acc_tr, "test_accuracy": acc_te},
+                              **({"n_hvp": 6, "tol": 1e-2} if args.tiny else {}))  # fmt: skip
             rows.append(
                 {
                     "skip": skip,

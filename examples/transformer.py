@@ -38,7 +38,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=0, help="data subsamples for SMAD's spread (0: skip, the cost)")
     ap.add_argument("--tol", type=float, default=1e-3, help="relative residual of the Hessian eigenpairs")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tiny", action="store_true", help="smoke-test sizes: 4+2 sentences per topic, 3 x 3 grid")
     args = ap.parse_args()
+    if args.tiny:
+        args.per_class, args.test_per_class, args.max_length, args.resolution = 4, 2, 12, 3
+        args.n_hvp, args.finetune_epochs, args.tol, args.seeds = 6, 1, 1e-1, 0
     out = Path(args.out)
     t0 = time.perf_counter()
     rows = []

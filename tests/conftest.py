@@ -75,6 +75,32 @@ def perturbed_loss(model: nn.Module, data, loss_fn, coeffs, directions) -> float
         return float(loss_fn(m(x), y))
 
 
+CHROMIUM = "/usr/bin/chromium"
+
+
+def require_chromium():
+    """Playwright's sync API for the browser tests, with Debian's chromium present. Outside CI a missing
+    browser skips loudly; with the environment variable CI set (as .ci/run does) it is a failure, so CI can
+    never pass without having run the browser tests."""
+    import importlib.util
+    import os
+
+    problem = None
+    if not os.path.exists(CHROMIUM):
+        problem = f"{CHROMIUM} is missing (apt-get install chromium)"
+    elif importlib.util.find_spec("playwright") is None:
+        problem = "playwright is not installed (pip install playwright)"
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"BROWSER TESTS CANNOT RUN IN CI: {problem}", pytrace=False)
+        msg = f"BROWSER TESTS SKIPPED: {problem}"
+        print("\n" + "!" * 80 + "\n" + msg + "\n" + "!" * 80)
+        pytest.skip(msg)
+    from playwright import sync_api
+
+    return sync_api
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

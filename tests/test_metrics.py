@@ -20,7 +20,7 @@ from landform.metrics import (
     sharpness,
     wasserstein_distance,
 )
-from landform.topology import smad
+from landform.topology import persistence, persistence_range, smad
 
 
 # ---------------------------------------------------------------- CKA
@@ -128,6 +128,76 @@ def test_sharpness_zero_monotone_and_ordered(trained):
     assert sharpness(obj, rho=0.2, kind="worst", steps=20).value > s
     with pytest.raises(InputError, match="rho"):
         sharpness(obj, rho=-0.1)
+
+
+def _quadratic(fit: bool):
+    """A float64 linear least-squares problem: L(theta + delta) - L(theta) = g.delta + delta^T H delta / 2 exactly,
+    with the exact H by torch.autograd.functional.hessian. ``fit``: theta at the least-squares optimum (g = 0)."""
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1).double()
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(40, 3, generator=g, dtype=torch.float64) * torch.tensor([3.0, 1.0, 0.3], dtype=torch.float64)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]], dtype=torch.float64) + 0.3 * torch.randn(40, 1, generator=g, dtype=torch.float64)
+    if fit:
+        A = torch.cat([x, torch.ones(40, 1, dtype=torch.float64)], 1)
+        sol = torch.linalg.lstsq(A, y).solution
+        with torch.no_grad():
+            model.weight.copy_(sol[:3].T)
+            model.bias.copy_(sol[3])
+    obj = Objective(model, (x, y), nn.functional.mse_loss)
+    H = torch.autograd.functional.hessian(lambda t: obj._batch_loss_theta(t, obj._batches[0]), obj.theta0)
+    return obj, H.numpy(), obj.gradient().numpy(), obj.theta0.numpy()
+
+
+def _trust_region_max(g: np.ndarray, H: np.ndarray, rho: float) -> float:
+    """max over ||d|| = rho of g.d + d^T H d / 2 (H PSD, so the boundary holds the maximum): d = (lam I - H)^-1 g
+    with lam > lambda_max chosen by bisection so that ||d|| = rho (the secular equation)."""
+    w, V = np.linalg.eigh(H)
+    c = V.T @ g
+    lo, hi = w[-1] + 1e-12, w[-1] + np.linalg.norm(g) / rho + 1.0
+    for _ in range(200):
+        lam = (lo + hi) / 2
+        if np.linalg.norm(c / (lam - w)) > rho:
+            lo = lam
+        else:
+            hi = lam
+    d = V @ (c / (lam - w))
+    return float(g @ d + 0.5 * d @ H @ d)
+
+
+@pytest.mark.parametrize("norm, adaptive", [("l2", False), ("linf", False), ("l2", True)])
+def test_average_sharpness_is_the_mean_increase_over_the_ball(norm, adaptive):
+    """For a quadratic, E[L(theta + delta) - L(theta)] = tr(H E[delta delta^T]) / 2 with E[delta delta^T] =
+    rho^2/P I (uniform direction on the L2 sphere), rho^2 I (random signs) or rho^2/P diag(theta^2) (adaptive).
+    The estimate must sit within 4.5 of its own standard errors of that value: a max instead of the mean, or a
+    radius off by sqrt(2), lands tens of standard errors away."""
+    obj, H, _, theta = _quadratic(fit=True)
+    P, rho = obj.num_params, 0.3
+    if norm == "linf":
+        want = 0.5 * rho**2 * np.trace(H)
+    elif adaptive:
+        want = 0.5 * rho**2 / P * float(np.sum(theta**2 * np.diag(H)))
+    else:
+        want = 0.5 * rho**2 / P * np.trace(H)
+    s = sharpness(obj, rho=rho, kind="average", norm=norm, adaptive=adaptive, n_samples=3000, seed=1)
+    assert s.n_evals == 3000 and s.base_loss == pytest.approx(obj.loss())
+    assert 0 < s.stderr < 0.05 * want
+    assert abs(s.value - want) < 4.5 * s.stderr, (s.value, want, s.stderr)
+
+
+def test_worst_sharpness_reaches_the_exact_maximum_on_the_ball():
+    obj, H, g, _ = _quadratic(fit=False)
+    assert np.linalg.norm(g) > 0.1  # a real linear term: the maximiser is not an eigenvector
+    for rho in (0.05, 0.3):
+        exact = _trust_region_max(g, H, rho)
+        got = sharpness(obj, rho=rho, kind="worst", steps=60).value
+        assert got <= exact * (1 + 1e-9)  # never above the true maximum (a larger radius would be)
+        assert got >= 0.98 * exact  # and the ascent finds it
+    lin = sharpness(obj, rho=0.05, kind="worst", norm="linf", steps=60).value
+    # L-infinity: the maximum over the cube's corners, by brute force over all 2^P sign patterns
+    corners = np.array(list(itertools.product((-0.05, 0.05), repeat=obj.num_params)))
+    exact_inf = max(float(g @ d + 0.5 * d @ H @ d) for d in corners)
+    assert exact_inf * 0.98 <= lin <= exact_inf * (1 + 1e-9)
 
 
 # ---------------------------------------------------------------- mode connectivity
@@ -255,10 +325,28 @@ def test_robust_smad_equals_individual_runs(trained):
         ls = grid_landscape(obj, random_directions(obj, 2, seed=s), span=3.0, resolution=9, progress=False)
         assert v == pytest.approx(smad(ls.values))
     assert res.std == pytest.approx(np.std(res.smad, ddof=1))
-    sub = robust_smad(obj, seeds=(0, 1), data_fraction=0.5, directions="filter", span=1.0, resolution=7)
-    assert sub.smad.shape == (2,) and sub.summary()["data_fraction"] == 0.5
     with pytest.raises(InputError, match="at least 2"):
         robust_smad(obj, seeds=(0,))
+
+
+def test_robust_smad_subsamples_the_data_per_seed(trained):
+    """With data_fraction, seed s uses the seeded subsample obj.subset(f, seed=s) and directions of seed s: the
+    persistence range and SMAD are those of that subsample's landscape, and differ from the full data's."""
+    model, (x, y) = trained
+    obj = Objective(model, (x, y), nn.functional.cross_entropy)
+    kw = {"span": 30.0, "resolution": 9}  # wide enough for several minima on both data sets
+    sub = robust_smad(obj, seeds=(0, 1), data_fraction=0.3, directions="random", **kw)
+    full = robust_smad(obj, seeds=(0, 1), directions="random", **kw)
+    assert sub.summary()["data_fraction"] == 0.3
+    for i, s in enumerate((0, 1)):
+        idx = torch.randperm(120, generator=torch.Generator().manual_seed(s))[:36]
+        part = Objective(model, (x[idx], y[idx]), nn.functional.cross_entropy)
+        ls = grid_landscape(part, random_directions(part, 2, seed=s), progress=False, **kw)
+        assert sub.smad[i] == pytest.approx(smad(ls.values), rel=1e-9, abs=1e-15)
+        assert sub.persistence_range[i] == pytest.approx(persistence_range(persistence(ls.values)), rel=1e-9)
+    assert sub.n_minima.min() >= 2  # a landscape with something to measure
+    assert not np.allclose(sub.persistence_range, full.persistence_range, rtol=1e-3)
+    assert not np.allclose(sub.smad, full.smad, rtol=1e-3)
 
 
 def test_objective_subset(trained):

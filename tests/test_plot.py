@@ -101,3 +101,71 @@ def test_bad_input_messages():
         P.plot_merge_tree(merge_tree(np.random.default_rng(0).random((40, 40))), max_nodes=10)
     with pytest.raises(InputError, match="log=True"):
         P.plot_contour(Landscape(np.zeros((3, 3)), (np.arange(3.0), np.arange(3.0))), log=True)
+
+
+# ---------------------------------------------------------------- orientation, read back from what is drawn
+def _asym(x, y):
+    """One minimum at (0.7, -0.4), steeper along axis 1: no mirror or transposition leaves it in place."""
+    return (x - 0.7) ** 2 + 1.5 * (y + 0.4) ** 2 + 0.4 * x
+
+
+def asymmetric(nx=31, ny=21):
+    x = np.linspace(-2.0, 1.5, nx)
+    y = np.linspace(-1.0, 2.0, ny)
+    X, Y = np.meshgrid(x, y, indexing="ij")
+    v = _asym(X, Y)
+    return Landscape(v, (x, y), {"kind": "random"}, center_value=float(_asym(0.0, 0.0)))
+
+
+# sample points away from the centre cross (0, 0) and the minimum marker (0.5, -0.4)
+PROBES = [(-1.6, 1.7), (1.2, 1.2), (-1.6, -0.8), (1.2, -0.8), (-0.5, 0.6), (0.6, 1.0), (-1.0, -0.4)]
+
+
+def _colour_fraction(ax, x, y, cmap="viridis"):
+    """Where on the colour map the pixels drawn around data point (x, y) lie (0 = low, 1 = high)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(ax.figure)
+    canvas.draw()
+    img = np.asarray(canvas.buffer_rgba())[..., :3].astype(float) / 255
+    px, py = ax.transData.transform((x, y))
+    r, c = int(round(img.shape[0] - py)), int(round(px))
+    patch = img[r - 2 : r + 3, c - 2 : c + 3].reshape(-1, 3)
+    lut = matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3]
+    idx = np.argmin(((patch[:, None, :] - lut[None]) ** 2).sum(-1), axis=1)
+    return float(np.median(idx)) / 255
+
+
+def test_contour_pixels_show_each_value_where_its_coordinates_are():
+    ls = asymmetric()
+    ax = P.plot_contour(ls, levels=40)
+    lo, hi = ls.values.min(), ls.values.max()
+    for x, y in PROBES:
+        want = (_asym(x, y) - lo) / (hi - lo)
+        assert _colour_fraction(ax, x, y) == pytest.approx(want, abs=0.06), (x, y)
+
+
+def test_surface_and_curve_plot_values_at_their_coordinates():
+    import matplotlib.pyplot as plt
+
+    ls = asymmetric()
+    fig = plt.figure()
+    ax = fig.add_subplot(projection="3d")
+    seen = {}
+    original = ax.plot_surface
+
+    def spy(X, Y, Z, *args, **kwargs):
+        seen["xyz"] = (np.asarray(X), np.asarray(Y), np.asarray(Z))
+        return original(X, Y, Z, *args, **kwargs)
+
+    ax.plot_surface = spy
+    P.plot_surface(ls, ax)
+    X, Y, Z = seen["xyz"]
+    np.testing.assert_allclose(Z, _asym(X, Y), atol=1e-12)  # every drawn height sits over its own (x, y)
+    assert X.min() == -2.0 and X.max() == 1.5 and Y.min() == -1.0 and Y.max() == 2.0
+    plt.close(fig)
+    x = np.linspace(-1.0, 2.0, 9)
+    ax = P.plot_curve(Landscape(_asym(x, 0.3), (x,), center_value=float(_asym(0.0, 0.3))))
+    lx, ly = ax.get_lines()[0].get_data()
+    np.testing.assert_allclose(ly, _asym(np.asarray(lx), 0.3))
+    np.testing.assert_allclose(lx, x)

@@ -6,7 +6,6 @@ read the plotted data back from the page and compare it with slices cut here by 
 from __future__ import annotations
 
 import base64
-import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -168,9 +167,9 @@ def test_plot_corner_puts_the_minimum_where_it_is():
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"BROWSER TESTS SKIPPED: {CHROMIUM} is missing (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from conftest import require_chromium
+
+    sync_api = require_chromium()  # skips loudly, or fails when the environment variable CI is set
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         yield b

@@ -154,11 +154,14 @@ def random_directions(objective: Objective, n: int, *, seed: int = 0, normalizat
     >>> bool(torch.allclose(d.vectors @ d.vectors.T, torch.eye(2), atol=1e-6))
     True
     """
+    from ._validation import check_choice, check_int, check_objective
+
+    check_objective("objective", objective)
     P = objective.num_params
-    if not isinstance(n, (int, np.integer)) or n < 1 or n >= P:
-        raise InputError(f"n: expected an integer with 1 <= n < P={P}, got {n!r}.")
-    if normalization not in NORMALIZATIONS:
-        raise InputError(f"normalization: expected None, 'filter', 'layer' or 'numel', got {normalization!r}.")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 or n >= P:
+        raise InputError(f"n: expected an integer with 1 <= n < P={P} (the number of trainable parameters), got {n!r}.")
+    check_int("seed", seed, minimum=0)
+    check_choice("normalization", normalization, NORMALIZATIONS)
     gen = torch.Generator().manual_seed(int(seed))
     g = torch.randn(P, int(n), generator=gen, dtype=torch.float64)
     q, r = torch.linalg.qr(g)
@@ -166,6 +169,13 @@ def random_directions(objective: Objective, n: int, *, seed: int = 0, normalizat
     vecs = q.T.contiguous()
     if normalization is not None:
         vecs = torch.stack([_normalize(objective, v, normalization) for v in vecs])
+        if not torch.isfinite(vecs).all():
+            from .errors import NonFiniteError
+
+            raise NonFiniteError(
+                f"random_directions: {normalization}-normalised directions have NaN/inf entries because the model's "
+                "parameters do; check the weights for NaN/inf (or use normalization=None)."
+            )
     vecs = vecs.to(device=objective.device, dtype=objective.dtype)
     return Directions(vecs, kind="random", normalization=normalization, seed=int(seed))
 
@@ -176,7 +186,12 @@ def as_directions(objective: Objective, directions: Any, n: int | None = None) -
     Accepts a :class:`Directions`, an (n, P) or (P,) tensor or array, or a list of per-parameter dicts
     ``{name: tensor}`` with the trainable parameters' names and shapes.
     """
+    from ._validation import check_objective
+
+    check_objective("objective", objective)
     P = objective.num_params
+    if directions is None:
+        raise InputError("directions: got None; pass a Directions, e.g. random_directions(objective, 2).")
     if isinstance(directions, Directions):
         d = directions
         vecs = d.vectors
@@ -211,7 +226,9 @@ def as_directions(objective: Objective, directions: Any, n: int | None = None) -
     if not vecs.dtype.is_floating_point:
         raise InputError(f"directions: expected a floating dtype, got {vecs.dtype}.")
     if not torch.isfinite(vecs).all():
-        raise InputError("directions: they contain NaN or inf entries.")
+        from .errors import NonFiniteInputError
+
+        raise NonFiniteInputError("directions: they contain NaN or inf entries; pass finite direction vectors.")
     norms = vecs.double().norm(dim=1)
     if (norms == 0).any():
         raise InputError(f"directions: direction(s) {torch.nonzero(norms == 0).flatten().tolist()} are all zeros.")

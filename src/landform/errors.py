@@ -6,7 +6,7 @@ expected and what was received, and says what to change.
 
 from __future__ import annotations
 
-__all__ = ["LandformError", "InputError", "StoreError", "NonFiniteError"]
+__all__ = ["LandformError", "InputError", "StoreError", "NonFiniteError", "NonFiniteInputError"]
 
 
 class LandformError(ValueError):
@@ -23,3 +23,7 @@ class StoreError(LandformError):
 
 class NonFiniteError(LandformError):
     """NaN or inf where a finite number is required."""
+
+
+class NonFiniteInputError(InputError, NonFiniteError):
+    """An input array or tensor holds NaN or inf (both an input error and a non-finite error)."""

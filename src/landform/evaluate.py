@@ -31,7 +31,7 @@ COMPILE_SPEEDUP = 0.74
 
 
 def _per_axis(value: Any, n: int, name: str) -> list[Any]:
-    if isinstance(value, (int, float, np.integer, np.floating)):
+    if isinstance(value, (int, float, np.integer, np.floating, str, bytes)):
         return [value] * n
     try:
         seq = list(value)
@@ -72,10 +72,15 @@ def grid_axes(span: Any, resolution: Any, n: int) -> tuple[np.ndarray, ...]:
         if isinstance(s, (tuple, list, np.ndarray)):
             if len(s) != 2:
                 raise InputError(f"span: axis {i} has {s!r}; expected a number or a (lo, hi) pair.")
-            lo, hi = float(s[0]), float(s[1])
+            try:
+                lo, hi = float(s[0]), float(s[1])
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"span: axis {i} has {s!r}; expected a (lo, hi) pair of numbers.") from exc
             if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
                 raise InputError(f"span: axis {i} has (lo, hi) = ({lo}, {hi}); expected finite lo < hi.")
         else:
+            if isinstance(s, (bool, str, bytes)) or not isinstance(s, (int, float, np.number)):
+                raise InputError(f"span: axis {i} has {s!r}; expected a number (the half-width) or a (lo, hi) pair.")
             s = float(s)
             if not math.isfinite(s) or s <= 0:
                 raise InputError(f"span: axis {i} has {s}; expected a finite number > 0 (the half-width).")
@@ -239,6 +244,9 @@ def grid_landscape(
     >>> bool(abs(ls.values[2, 1] - obj.loss()) < 1e-6)
     True
     """
+    from ._validation import check_int, check_objective
+
+    check_objective("objective", objective)
     d = as_directions(objective, directions)
     n = d.n
     span, geometry = resolve_span(objective, d, span, span_units)
@@ -259,13 +267,12 @@ def grid_landscape(
                 stacklevel=2,
             )
             break
-    if int(chunk_points) < 1:
-        raise InputError(f"chunk_points: expected a positive integer, got {chunk_points}.")
+    chunk_points = check_int("chunk_points", chunk_points, minimum=1)
     if compile not in (False, True, "auto"):
         raise InputError(f"compile: expected False, True or 'auto', got {compile!r}.")
     t_start = time.perf_counter()
     _pin_stored_batch_mode(objective, out)
-    center = objective.loss()
+    center = float(objective.loss_batch(objective.theta0[None])[0])  # NaN kept: the grid flags it
     t_loss = time.perf_counter() - t_start
     use_compile = compile is True or (
         compile == "auto"

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from scipy.linalg import eigh_tridiagonal
 
+from ._validation import check_choice, check_finite_scalar, check_finite_tensor, check_float, check_int, check_objective
 from .directions import Directions, _normalize
 from .errors import InputError
 from .objective import Objective
@@ -223,13 +224,18 @@ def hessian_eigenpairs(
     >>> bool(torch.allclose(torch.tensor(ep.values, dtype=H.dtype), torch.linalg.eigvalsh(H).flip(0)[:2], rtol=1e-4))
     True
     """
+    check_objective("objective", objective)
     P = objective.num_params
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 or k >= P:
-        raise InputError(f"k: expected an integer with 1 <= k < P={P}, got {k!r}.")
-    if which not in ("LA", "LM", "SA"):
-        raise InputError(f"which: expected 'LA', 'LM' or 'SA', got {which!r}.")
-    if not (tol > 0):
-        raise InputError(f"tol: expected a positive number, got {tol}.")
+        raise InputError(
+            f"k: expected an integer with 1 <= k < P={P} (the number of trainable parameters), got {k!r}."
+        )
+    check_choice("which", which, ("LA", "LM", "SA"))
+    tol = check_float("tol", tol, minimum=0.0, strict_minimum=True)
+    check_int("seed", seed, minimum=0)
+    check_choice("mode", mode, ("rev", "fwd"))
+    if max_hvp is not None:
+        max_hvp = check_int("max_hvp", max_hvp, minimum=1)
     budget = min(P, max(30 * k, 60)) if max_hvp is None else int(max_hvp)
     if budget < k:
         raise InputError(f"max_hvp: expected at least k={k}, got {max_hvp}.")
@@ -268,6 +274,7 @@ def hessian_eigenpairs(
     if last.get("m") != m:
         measure(alpha, beta, V, m)
     vals, vecs, res = last["vals"], last["vecs"], last["res"]
+    check_finite_tensor("hessian_eigenpairs: the eigenvalues", vals, _NONFINITE_HINT)
     idx = np.arange(len(vals))
     n_check = checks[0]
     n_hvp = counter[0] - n_check
@@ -342,9 +349,13 @@ def _dtype_floor(dtype: torch.dtype) -> float:
 
 
 def _check_budget(name: str, value: int, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InputError(f"{name}: expected an integer >= {minimum}, got {value!r}.")
-    return int(value)
+    return check_int(name, value, minimum=minimum)
+
+
+_NONFINITE_HINT = (
+    "the Hessian is not finite at the model's parameters; check the weights, buffers and data for NaN/inf "
+    "(objective.loss() and objective.gradient() say which)."
+)
 
 
 def _rademacher(gen: torch.Generator, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
@@ -372,8 +383,10 @@ def hessian_trace(
     >>> abs(est.value - float(H.trace())) < 1e-4
     True
     """
-    if method not in ("hutchinson", "hutch++"):
-        raise InputError(f"method: expected 'hutchinson' or 'hutch++', got {method!r}.")
+    check_objective("objective", objective)
+    check_choice("method", method, ("hutchinson", "hutch++"))
+    check_int("seed", seed, minimum=0)
+    check_choice("mode", mode, ("rev", "fwd"))
     n_hvp = _check_budget("n_hvp", n_hvp, 2 if method == "hutchinson" else 3)
     counter = [0]
     matvec = _hvp_operator(objective, mode, counter)
@@ -386,7 +399,8 @@ def hessian_trace(
             z = _rademacher(gen, (P,), dev)
             samples.append(float(torch.dot(z, matvec(z))))
         s = np.asarray(samples)
-        return TraceEstimate(float(s.mean()), float(s.std(ddof=1) / math.sqrt(s.size)), counter[0], method)
+        value = check_finite_scalar("hessian_trace: the trace estimate", float(s.mean()), _NONFINITE_HINT)
+        return TraceEstimate(value, float(s.std(ddof=1) / math.sqrt(s.size)), counter[0], method)
     r = n_hvp // 3
     g = n_hvp - 2 * r
     S = _rademacher(gen, (r, P), dev)
@@ -401,7 +415,8 @@ def hessian_trace(
         samples.append(float(torch.dot(z, matvec(z))))
     s = np.asarray(samples)
     stderr = float(s.std(ddof=1) / math.sqrt(s.size)) if s.size > 1 else float("inf")
-    return TraceEstimate(exact + float(s.mean()), stderr, counter[0], method)
+    value = check_finite_scalar("hessian_trace: the trace estimate", exact + float(s.mean()), _NONFINITE_HINT)
+    return TraceEstimate(value, stderr, counter[0], method)
 
 
 def hessian_density(
@@ -429,8 +444,14 @@ def hessian_density(
     >>> round(float(_trapezoid(dens.density, dens.grid)), 6)
     1.0
     """
+    check_objective("objective", objective)
     n_probes = _check_budget("n_probes", n_probes)
     n_steps = _check_budget("n_steps", n_steps)
+    n_grid = check_int("n_grid", n_grid, minimum=2)
+    check_int("seed", seed, minimum=0)
+    check_choice("mode", mode, ("rev", "fwd"))
+    if sigma is not None:
+        sigma = check_float("sigma", sigma, minimum=0.0, strict_minimum=True)
     counter = [0]
     matvec = _hvp_operator(objective, mode, counter)
     gen = torch.Generator().manual_seed(int(seed))
@@ -445,6 +466,7 @@ def hessian_density(
         theta, S = eigh_tridiagonal(alpha, beta[: m - 1]) if m > 1 else (alpha, np.ones((1, 1)))
         nodes[i, :m] = theta
         weights[i, :m] = S[0, :] ** 2 / n_probes
+    check_finite_tensor("hessian_density: the quadrature nodes", nodes, _NONFINITE_HINT)
     lo, hi = float(nodes[weights > 0].min()), float(nodes[weights > 0].max())
     if sigma is None:
         sigma = max(0.01 * (hi - lo), 1e-12 * max(1.0, abs(hi)))
@@ -457,6 +479,7 @@ def hessian_density(
             dens += w * np.exp(-0.5 * ((grid - t) / sigma) ** 2)
     dens /= sigma * math.sqrt(2 * math.pi)
     dens /= _trapezoid(dens, grid)
+    check_finite_tensor("hessian_density: the smoothed density", dens, "pass a larger sigma.")
     return SpectralDensity(nodes, weights, grid, dens, float(sigma), counter[0])
 
 
@@ -480,8 +503,7 @@ def hessian_directions(
     """
     from .directions import NORMALIZATIONS
 
-    if normalization not in NORMALIZATIONS:
-        raise InputError(f"normalization: expected None, 'layer', 'numel' or 'filter', got {normalization!r}.")
+    check_choice("normalization", normalization, NORMALIZATIONS)
     ep = hessian_eigenpairs(objective, n, which=which, tol=tol, seed=seed, max_hvp=max_hvp, mode=mode)
     vecs = ep.vectors
     if normalization is not None:

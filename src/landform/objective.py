@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
+from ._validation import check_bool, check_choice, check_finite_scalar, check_finite_tensor, check_int
 from .errors import InputError, LandformError, NonFiniteError
 from .params import ParamLayout
 
@@ -162,6 +163,11 @@ def _slice_rows(x: Any, start: int, stop: int, n: int) -> Any:
 def _iter_batches(data: Any, batch_size: int | None) -> Iterator[Any]:
     if _is_single_pair(data):
         n = int(data[1].shape[0])
+        if n == 0:
+            raise InputError(
+                "data: the (inputs, targets) pair has 0 rows (targets of shape "
+                f"{tuple(data[1].shape)}); pass at least one sample."
+            )
         step = n if batch_size is None else int(batch_size)
         for start in range(0, n, step):
             yield _slice_rows(tuple(data), start, start + step, n)
@@ -266,15 +272,17 @@ class Objective:
                 )
         if not callable(loss_fn):
             raise InputError(f"loss_fn: expected a callable loss_fn(outputs, targets), got {type(loss_fn).__name__}.")
-        if batch_mode not in ("auto", "loop", "vmap"):
-            raise InputError(f"batch_mode: expected 'auto', 'loop' or 'vmap', got {batch_mode!r}.")
-        if batch_size is not None and int(batch_size) < 1:
-            raise InputError(f"batch_size: expected a positive integer, got {batch_size}.")
+        check_choice("batch_mode", batch_mode, ("auto", "loop", "vmap"))
+        if batch_size is not None:
+            batch_size = check_int("batch_size", batch_size, minimum=1)
+        points_per_chunk = check_int("points_per_chunk", points_per_chunk, minimum=1)
+        data_parallel = check_bool("data_parallel", data_parallel)
+        private_copy = check_bool("private_copy", private_copy)
         self.model = model
         self.loss_fn = loss_fn
         self.device = self.layout.device
         self.batch_mode = batch_mode
-        self.points_per_chunk = max(1, int(points_per_chunk))
+        self.points_per_chunk = points_per_chunk
         trainable = set(self.layout.names)
         with torch.no_grad():
             self.theta0 = self.layout.flatten(
@@ -333,7 +341,20 @@ class Objective:
                 for m, ps, bs in saved:
                     m._parameters.update(ps)
                     m._buffers.update(bs)
-        return self.loss_fn(out, batch.target)
+        return self._scalar(self.loss_fn(out, batch.target), batch)
+
+    def _scalar(self, value: Any, batch: _Batch) -> torch.Tensor:
+        """The loss of one batch, refused unless it is a one-element tensor (checked on every batch: a loss
+        that returns a vector only for some batches would otherwise fail deep inside torch)."""
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            return value
+        index = next((i for i, b in enumerate(self._batches) if b is batch), None)
+        got = f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+        raise InputError(
+            f"loss_fn: on batch {index if index is not None else '?'} ({batch.n} samples) it returned {got}; it "
+            "must return the batch's mean loss as a scalar tensor on every batch (use reduction='mean', or "
+            ".mean() the per-sample losses)."
+        )
 
     # ------------------------------------------------------------------ data parallelism
     def _shard_for_rank(self) -> None:
@@ -390,7 +411,14 @@ class Objective:
     def _as_theta(self, theta: torch.Tensor | None) -> torch.Tensor:
         if theta is None:
             return self.theta0
-        theta = torch.as_tensor(theta)
+        try:
+            theta = torch.as_tensor(theta)
+        except Exception as exc:
+            raise InputError(
+                f"theta: expected a ({self.num_params},) tensor of parameters, got {type(theta).__name__}."
+            ) from exc
+        if not theta.dtype.is_floating_point:
+            raise InputError(f"theta: expected a floating dtype, got {theta.dtype}; pass e.g. theta.float().")
         if theta.shape != (self.num_params,):
             raise InputError(f"theta: expected shape ({self.num_params},), got {tuple(theta.shape)}.")
         if theta.device != self.device:
@@ -399,19 +427,40 @@ class Objective:
 
     # ------------------------------------------------------------------ values
     def loss(self, theta: torch.Tensor | None = None) -> float:
-        """Mean loss over the dataset at ``theta`` (default: the model's own parameters)."""
-        return float(self.loss_batch(self._as_theta(theta)[None])[0])
+        """Mean loss over the dataset at ``theta`` (default: the model's own parameters).
+
+        A scalar result, so a NaN or infinite loss raises :class:`~landform.errors.NonFiniteError` (landform's
+        one policy for scalar results). Landscapes go through :meth:`loss_batch`, which keeps NaN/inf as they
+        are, so one bad point never stops a grid.
+        """
+        value = float(self.loss_batch(self._as_theta(theta)[None])[0])
+        return check_finite_scalar(
+            "loss: the dataset loss" + (" at the model's parameters" if theta is None else " at theta"),
+            value,
+            "check the model's weights and buffers for NaN/inf, the data for NaN/inf, and the loss function "
+            "(log of 0?); at a perturbed theta, a smaller step.",
+        )
 
     def loss_batch(self, thetas: torch.Tensor) -> torch.Tensor:
-        """Mean loss at each row of ``thetas`` (B, P); returns a float64 tensor (B,) on the CPU."""
+        """Mean loss at each row of ``thetas`` (B, P); returns a float64 tensor (B,) on the CPU.
+
+        The landscape path: NaN/inf losses are returned as they are (grids keep and flag them).
+        """
+        if not isinstance(thetas, torch.Tensor):
+            raise InputError(f"thetas: expected a (B, {self.num_params}) tensor, got {type(thetas).__name__}.")
         if thetas.dim() != 2 or thetas.shape[1] != self.num_params:
             raise InputError(f"thetas: expected shape (B, {self.num_params}), got {tuple(thetas.shape)}.")
+        if thetas.device != self.device:
+            raise InputError(f"thetas: on {thetas.device}, the objective on {self.device}; move them with .to().")
+        if not thetas.dtype.is_floating_point:
+            raise InputError(f"thetas: expected a floating dtype, got {thetas.dtype}.")
+        thetas = thetas.to(self.dtype)
         mode = self._resolve_mode(thetas)
         with torch.no_grad(), _eval_mode(self.model):
             if mode == "vmap":
                 try:
                     return self._loss_vmap(thetas)
-                except torch.OutOfMemoryError:
+                except (torch.OutOfMemoryError, LandformError):
                     raise
                 except Exception as exc:
                     if self.batch_mode == "vmap":
@@ -461,9 +510,10 @@ class Objective:
             total = None
             for batch, w in zip(self._batches, self._weights, strict=True):
                 if self._compiled is not None:
-                    value = self._compiled(batch.args, batch.kwargs, batch.target)
+                    value = self._scalar(self._compiled(batch.args, batch.kwargs, batch.target), batch)
                 elif self._private is not None:
-                    value = self.loss_fn(self._private[0](*batch.args, **batch.kwargs), batch.target)
+                    out_b = self._private[0](*batch.args, **batch.kwargs)
+                    value = self._scalar(self.loss_fn(out_b, batch.target), batch)
                 else:
                     value = self._call(params, batch)
                 term = value.reshape(()).double() * w
@@ -671,7 +721,12 @@ class Objective:
                 loss = self._batch_loss_theta(t, batch)
                 (g,) = torch.autograd.grad(loss, t)
                 grad += g * w
-        return self._allreduce(grad)
+        return check_finite_tensor(
+            "gradient: the gradient of the dataset loss",
+            self._allreduce(grad),
+            "the loss or its derivative is not finite at this point; check the model's weights, buffers and "
+            "data for NaN/inf and the loss function (log of 0?).",
+        )
 
     def hvp(self, v: torch.Tensor, theta: torch.Tensor | None = None, *, mode: str = "rev") -> torch.Tensor:
         """Hessian-vector product ``H(theta) v`` of the dataset loss, never forming ``H``.

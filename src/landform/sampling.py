@@ -69,6 +69,8 @@ def sample_points(n_points: int, dims: int, *, method: str = "sobol", span: Any 
         raise InputError(f"dims: expected an integer >= 1, got {dims!r}.")
     lo, hi = _bounds(span, dims)
     m = n_points - 1
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed: expected an integer >= 0, got {seed!r}.")
     rng = np.random.default_rng(seed)
     if method == "random":
         u = rng.random((m, dims))
@@ -131,7 +133,7 @@ def scattered_landscape(
         "timings": {"evaluate_s": time.perf_counter() - t0},
         "geometry": geometry,
     }
-    return ScatteredLandscape(vals, points, d.metadata(), objective.loss(), prov)
+    return ScatteredLandscape(vals, points, d.metadata(), float(objective.loss_batch(objective.theta0[None])[0]), prov)
 
 
 def _signature(values: np.ndarray, points: np.ndarray, k: int | None, frac: float):
@@ -171,9 +173,18 @@ def adaptive_landscape(
     """
     from scipy.spatial import cKDTree
 
+    from ._validation import check_float, check_int
     from .geometry import resolve_span
 
     d = as_directions(objective, directions)
+    n_initial = check_int("n_initial", n_initial, minimum=2)
+    n_per_round = check_int("n_per_round", n_per_round, minimum=1)
+    max_rounds = check_int("max_rounds", max_rounds, minimum=0)
+    stable_rounds = check_int("stable_rounds", stable_rounds, minimum=1)
+    min_persistence = check_float("min_persistence", min_persistence, minimum=0.0)
+    if k is not None:
+        k = check_int("k", k, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
     span, geometry = resolve_span(objective, d, span, span_units)
     lo, hi = _bounds(span, d.n)
     rng = np.random.default_rng(seed)
@@ -208,7 +219,7 @@ def adaptive_landscape(
         "adaptive": {"history": history, "converged": stable >= stable_rounds, "points": int(len(pts))},
         "geometry": geometry,
     }
-    return ScatteredLandscape(vals, pts, d.metadata(), objective.loss(), prov)
+    return ScatteredLandscape(vals, pts, d.metadata(), float(objective.loss_batch(objective.theta0[None])[0]), prov)
 
 
 @dataclass(frozen=True)
@@ -250,12 +261,16 @@ def dimension_sweep(
     (the global minimum included), the count :func:`adaptive_landscape` stabilises. ``span`` and
     ``span_units`` are read as by :func:`landform.grid_landscape` (a number is the same for every axis;
     ``"auto"`` chooses each axis' span from its curvature); each row records the coefficient spans used."""
+    from ._validation import check_float, check_int
     from .evaluate import grid_landscape
     from .topology import merge_tree, pairs_from_tree, persistence_range, smad
 
-    dims = sorted({int(x) for x in dims})
-    if not dims or dims[0] < 1:
-        raise InputError(f"dims: expected positive integers, got {dims}.")
+    if isinstance(dims, (str, bytes)) or not hasattr(dims, "__iter__"):
+        raise InputError(f"dims: expected a sequence of subspace dimensions such as (2, 3, 4), got {dims!r}.")
+    dims = sorted({check_int("dims", x, minimum=1, maximum=objective.num_params - 1) for x in dims})
+    if not dims:
+        raise InputError("dims: the sequence is empty; pass dimensions such as (2, 3, 4).")
+    check_float("min_persistence", min_persistence, minimum=0.0)
     res = {**_DEFAULT_RES, **(resolution or {})}
     if directions is None:
         from .hessian import hessian_directions

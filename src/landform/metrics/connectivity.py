@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from ..errors import InputError
+from .._validation import check_choice, check_float, check_int, check_module
+from ..errors import InputError, NonFiniteError
 from ..objective import _iter_batches, _split_batch, _to_device
 
 __all__ = ["Connectivity", "mode_connectivity"]
@@ -70,8 +71,10 @@ def mode_connectivity(
     ``curve="linear"``: ``theta(t) = (1 - t) a + t b``. ``curve="bezier"``: ``theta(t) = (1-t)^2 a + 2 t (1-t) c
     + t^2 b`` with the bend ``c`` (started at the midpoint) trained by Adam on the loss at random t, through
     :func:`torch.func.functional_call`, so any architecture works unchanged. Where the model has BatchNorm, its
-    statistics are recomputed at every evaluated t (a pass over the data in train mode on a private copy).
-    Neither model is modified.
+    statistics are recomputed at every evaluated t: a pass over the data on a private copy with only the
+    BatchNorm layers in train mode (dropout and every other layer stay in eval mode). The Bezier training
+    draws t from a generator seeded with ``seed`` and runs with the same layer modes, inside a forked RNG
+    seeded with ``seed``: the result does not depend on the global random state. Neither model is modified.
 
     Parameters
     ----------
@@ -79,11 +82,25 @@ def mode_connectivity(
     loss_fn : ``loss_fn(outputs, targets)`` returning the batch mean
     metric : optional ``metric(outputs, targets)`` returning a batch mean (e.g. accuracy)
     n_points : evaluation points on [0, 1] (>= 2)
+
+    Raises
+    ------
+    NonFiniteError
+        When the loss (or metric) is NaN/inf at some t: the barrier would be meaningless.
     """
-    if curve not in ("linear", "bezier"):
-        raise InputError(f"curve: expected 'linear' or 'bezier', got {curve!r}.")
-    if n_points < 2:
-        raise InputError(f"n_points: expected >= 2, got {n_points}.")
+    check_module("model_a", model_a)
+    check_module("model_b", model_b)
+    if not callable(loss_fn):
+        raise InputError(f"loss_fn: expected a callable loss_fn(outputs, targets), got {type(loss_fn).__name__}.")
+    if metric is not None and not callable(metric):
+        raise InputError(f"metric: expected None or a callable metric(outputs, targets), got {type(metric).__name__}.")
+    curve = check_choice("curve", curve, ("linear", "bezier"))
+    n_points = check_int("n_points", n_points, minimum=2)
+    train_steps = check_int("train_steps", train_steps, minimum=0)
+    lr = check_float("lr", lr, minimum=0.0, strict_minimum=True)
+    seed = check_int("seed", seed, minimum=0)
+    if batch_size is not None:
+        batch_size = check_int("batch_size", batch_size, minimum=1)
     names_a, shapes_a, a = _flat(model_a)
     names_b, shapes_b, b = _flat(model_b)
     if names_a != names_b or shapes_a != shapes_b:
@@ -103,14 +120,30 @@ def mode_connectivity(
         )
     device = a.device
     batches = [_split_batch(_to_device(x, device), i) for i, x in enumerate(_iter_batches(data, batch_size))]
+    batches = [bt for bt in batches if bt.n > 0]
     if not batches:
-        raise InputError("data: it yielded no samples.")
+        raise InputError("data: it yielded no samples; pass a non-empty dataset.")
     N = sum(bt.n for bt in batches)
     work = copy.deepcopy(model_a)  # private: BatchNorm statistics are recomputed here
+    work.eval()
     bns = [m for m in work.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     for m in bns:
         m.momentum = None  # cumulative average over the pass
     numels = [int(np.prod(s)) for s in shapes_a]
+
+    def bn_mode(train: bool) -> None:
+        """Only BatchNorm layers switch: dropout and the rest stay in eval mode."""
+        for m in bns:
+            m.train(train)
+
+    def scalar(value: Any, what: str, i: int) -> torch.Tensor:
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            return value
+        got = f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+        raise InputError(
+            f"{what}: on batch {i} it returned {got}; it must return the batch mean as a scalar tensor "
+            "(use reduction='mean')."
+        )
 
     def unflat(theta: torch.Tensor) -> dict[str, torch.Tensor]:
         return {n: p.view(s) for n, s, p in zip(names_a, shapes_a, torch.split(theta, numels), strict=True)}
@@ -126,40 +159,57 @@ def mode_connectivity(
             if bns:
                 for m in bns:
                     m.reset_running_stats()
-                work.train()
-                for bt in batches:
-                    functional_call(work, params, bt.args, bt.kwargs, strict=False)
-            work.eval()
+                bn_mode(True)
+                try:
+                    for bt in batches:
+                        functional_call(work, params, bt.args, bt.kwargs, strict=False)
+                finally:
+                    bn_mode(False)
             total, total_m = 0.0, 0.0
-            for bt in batches:
+            for i, bt in enumerate(batches):
                 out = functional_call(work, params, bt.args, bt.kwargs, strict=False)
-                total += float(loss_fn(out, bt.target)) * bt.n / N
+                total += float(scalar(loss_fn(out, bt.target), "loss_fn", i)) * bt.n / N
                 if metric is not None:
-                    total_m += float(metric(out, bt.target)) * bt.n / N
+                    total_m += float(scalar(metric(out, bt.target), "metric", i)) * bt.n / N
         return total, (total_m if metric is not None else None)
 
     bend = None
-    if curve == "bezier":
-        gen = torch.Generator().manual_seed(int(seed))
-        c = ((a + b) / 2).clone().requires_grad_(True)
-        opt = torch.optim.Adam([c], lr=lr)
-        work.train()
-        for step in range(int(train_steps)):
-            t = float(torch.rand((), generator=gen))
-            bt = batches[step % len(batches)]
-            opt.zero_grad()
-            out = functional_call(work, unflat(point(t, c)), bt.args, bt.kwargs, strict=False)
-            loss = loss_fn(out, bt.target)
-            loss.backward()
-            opt.step()
-        bend = c.detach()
-    ts = np.linspace(0.0, 1.0, int(n_points))
-    losses, metrics = [], []
-    for t in ts:
-        lval, mval = evaluate(point(float(t), bend))
-        losses.append(lval)
-        metrics.append(mval)
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):  # any stochastic layer is seeded; the global state is untouched
+        torch.manual_seed(seed)
+        if curve == "bezier":
+            gen = torch.Generator().manual_seed(seed)
+            c = ((a + b) / 2).clone().requires_grad_(True)
+            opt = torch.optim.Adam([c], lr=lr)
+            bn_mode(True)
+            try:
+                for step in range(train_steps):
+                    t = float(torch.rand((), generator=gen))
+                    i = step % len(batches)
+                    bt = batches[i]
+                    opt.zero_grad()
+                    out = functional_call(work, unflat(point(t, c)), bt.args, bt.kwargs, strict=False)
+                    loss = scalar(loss_fn(out, bt.target), "loss_fn", i)
+                    loss.backward()
+                    opt.step()
+            finally:
+                bn_mode(False)
+            bend = c.detach()
+        ts = np.linspace(0.0, 1.0, n_points)
+        losses, metrics = [], []
+        for t in ts:
+            lval, mval = evaluate(point(float(t), bend))
+            losses.append(lval)
+            metrics.append(mval)
     L = np.asarray(losses)
+    for name, arr in (("loss", L), ("metric", np.asarray(metrics, dtype=np.float64) if metric is not None else None)):
+        if arr is not None and not np.isfinite(arr).all():
+            where = ", ".join(f"{ts[j]:.3g}" for j in np.flatnonzero(~np.isfinite(arr))[:5])
+            raise NonFiniteError(
+                f"mode_connectivity: the {name} is NaN/inf at t = {where} on the {curve} path, so the barrier is "
+                "undefined; check both models' weights and buffers for NaN/inf"
+                + (" and use fewer train_steps or a smaller lr for the bend." if curve == "bezier" else ".")
+            )
     barrier = float(L.max() - max(L[0], L[-1]))
     dev = (L[0] + L[-1]) / 2 - L
     conn = float(dev[int(np.argmax(np.abs(dev)))])

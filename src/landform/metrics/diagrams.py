@@ -12,15 +12,30 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_bipartite_matching
 
-from ..errors import InputError
+from ..errors import InputError, NonFiniteInputError
 
 __all__ = ["bottleneck_distance", "wasserstein_distance"]
 
 
 def _split(d: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
-    d = np.asarray(d, dtype=np.float64).reshape(-1, 2)
+    try:
+        d = np.asarray(d, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name}: expected an (n, 2) array of (birth, death) pairs, got {type(d).__name__}.") from exc
+    if d.size == 0:
+        d = d.reshape(0, 2)
+    if d.ndim != 2 or d.shape[1] != 2:
+        raise InputError(
+            f"{name}: expected an (n, 2) array of (birth, death) pairs, got shape {d.shape}; pass the output of "
+            "landform.topology.persistence (or pairs_from_tree)."
+        )
     if np.isnan(d).any():
-        raise InputError(f"{name}: the diagram contains NaN.")
+        raise NonFiniteInputError(f"{name}: the diagram contains NaN; recompute it from a finite landscape.")
+    if np.isinf(d[:, 0]).any():
+        raise InputError(f"{name}: a birth value is infinite; births must be finite (deaths may be +inf).")
+    if (d[:, 1] < d[:, 0]).any():
+        i = int(np.flatnonzero(d[:, 1] < d[:, 0])[0])
+        raise InputError(f"{name}: pair {i} dies before it is born ({d[i, 0]}, {d[i, 1]}); expected death >= birth.")
     ess = np.isinf(d[:, 1])
     return d[~ess], np.sort(d[ess, 0])
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import InputError
+from .._validation import check_bool, check_choice, check_finite_scalar, check_float, check_int, check_objective
 from ..objective import Objective
 
 __all__ = ["Sharpness", "sharpness"]
@@ -63,17 +63,16 @@ def sharpness(
     >>> s[0] == 0.0 and s[0] < s[1] < s[2]
     True
     """
-    rho = float(rho)
-    if not np.isfinite(rho) or rho < 0:
-        raise InputError(f"rho: expected a finite number >= 0, got {rho}.")
-    if kind not in ("average", "worst"):
-        raise InputError(f"kind: expected 'average' or 'worst', got {kind!r}.")
-    if norm not in ("l2", "linf"):
-        raise InputError(f"norm: expected 'l2' or 'linf', got {norm!r}.")
-    if n_samples < 1 or steps < 0:
-        raise InputError(f"n_samples >= 1 and steps >= 0 expected, got {n_samples} and {steps}.")
+    check_objective("objective", objective)
+    rho = check_float("rho", rho, minimum=0.0)
+    kind = check_choice("kind", kind, ("average", "worst"))
+    norm = check_choice("norm", norm, ("l2", "linf"))
+    adaptive = check_bool("adaptive", adaptive)
+    n_samples = check_int("n_samples", n_samples, minimum=1)
+    steps = check_int("steps", steps, minimum=0)
+    seed = check_int("seed", seed, minimum=0)
     theta0 = objective.theta0
-    base = objective.loss()
+    base = objective.loss()  # raises NonFiniteError at a non-finite centre
     if rho == 0:
         return Sharpness(0.0, kind, rho, norm, adaptive, base, 0.0, 1)
     scale = theta0.abs() if adaptive else torch.ones_like(theta0)
@@ -95,6 +94,14 @@ def sharpness(
             us.append((torch.randint(0, 2, (P,), generator=gen) * 2 - 1).to(theta0) * rho)
     thetas = torch.stack([theta0 + scale * u for u in us])
     losses = objective.loss_batch(thetas).numpy() - base
+    bad = ~np.isfinite(losses)
+    if bad.any():
+        from ..errors import NonFiniteError
+
+        raise NonFiniteError(
+            f"sharpness: the loss is NaN/inf at {int(bad.sum())} of {losses.size} perturbations of radius rho={rho}; "
+            "pass a smaller rho (or check the model for values that overflow)."
+        )
     if kind == "average":
         se = float(losses.std(ddof=1) / np.sqrt(losses.size)) if losses.size > 1 else 0.0
         return Sharpness(float(losses.mean()), kind, rho, norm, adaptive, base, se, losses.size)
@@ -111,7 +118,8 @@ def sharpness(
             u = project(u + eta * g / gn)
         else:
             u = project(u + eta * torch.sign(g))
-        val = objective.loss(theta0 + scale * u) - base
+        val = objective.loss(theta0 + scale * u) - base  # NonFiniteError on a NaN/inf loss
         evals += 1
         best = max(best, val)
+    best = check_finite_scalar("sharpness: the worst-case increase", best, "pass a smaller rho.")
     return Sharpness(best, kind, rho, norm, adaptive, base, 0.0, evals)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, NonFiniteError, NonFiniteInputError
 
 __all__ = ["cka", "hsic", "layer_cka"]
 
@@ -20,8 +20,13 @@ def _as_matrix(X: Any, name: str) -> np.ndarray:
         X = X[:, None]
     if X.ndim != 2:
         X = X.reshape(X.shape[0], -1)
+    if X.shape[0] == 0:
+        raise InputError(f"{name}: it has no samples (rows); CKA needs at least 2.")
     if not np.isfinite(X).all():
-        raise InputError(f"{name}: contains NaN or inf.")
+        raise NonFiniteInputError(
+            f"{name}: {int((~np.isfinite(X)).sum())} entries are NaN or inf; check the model that produced the "
+            "representation (NaN weights?) and its inputs."
+        )
     return X
 
 
@@ -91,6 +96,12 @@ def cka(X: Any, Y: Any, *, kernel: str = "linear", unbiased: bool = False, sigma
     """
     if kernel not in ("linear", "rbf"):
         raise InputError(f"kernel: expected 'linear' or 'rbf', got {kernel!r}.")
+    if not isinstance(unbiased, (bool, np.bool_)):
+        raise InputError(f"unbiased: expected True or False, got {unbiased!r}.")
+    if sigma is not None and (
+        isinstance(sigma, bool) or not isinstance(sigma, (int, float, np.number)) or not np.isfinite(sigma) or sigma <= 0
+    ):
+        raise InputError(f"sigma: expected None or a finite number > 0 (the RBF width), got {sigma!r}.")
     X = _as_matrix(X, "X")
     Y = _as_matrix(Y, "Y")
     if X.shape[0] != Y.shape[0]:
@@ -109,7 +120,7 @@ def cka(X: Any, Y: Any, *, kernel: str = "linear", unbiased: bool = False, sigma
         Yc = Y - Y.mean(axis=0)
         num = np.linalg.norm(Yc.T @ Xc) ** 2
         den = np.linalg.norm(Xc.T @ Xc) * np.linalg.norm(Yc.T @ Yc)
-        return float(num / den)
+        return _finite_cka(num / den)
     K = _gram(X, kernel, sigma)
     L = _gram(Y, kernel, sigma)
     kl = hsic(K, L, unbiased=unbiased)
@@ -117,7 +128,17 @@ def cka(X: Any, Y: Any, *, kernel: str = "linear", unbiased: bool = False, sigma
     ll = hsic(L, L, unbiased=unbiased)
     if kk <= 0 or ll <= 0:
         raise InputError("CKA: a self-similarity HSIC is not positive (too few samples for the unbiased estimator?).")
-    return float(kl / np.sqrt(kk * ll))
+    return _finite_cka(kl / np.sqrt(kk * ll))
+
+
+def _finite_cka(value: float) -> float:
+    value = float(value)
+    if not np.isfinite(value):
+        raise NonFiniteError(
+            f"cka: the result is {value} (the representations overflow float64); rescale them (e.g. divide by "
+            "their largest absolute value) first."
+        )
+    return value
 
 
 def layer_cka(
@@ -147,6 +168,21 @@ def layer_cka(
     """
     import torch
 
+    from .._validation import check_int, check_module
+
+    check_module("model_a", model_a)
+    check_module("model_b", model_b)
+    if max_batches is not None:
+        max_batches = check_int("max_batches", max_batches, minimum=1)
+    for which, names in (("layers_a", layers_a), ("layers_b", layers_b)):
+        if names is None and which == "layers_b":
+            continue
+        if isinstance(names, str) or not isinstance(names, Sequence) or not all(isinstance(n, str) for n in names):
+            raise InputError(
+                f"{which}: expected a list of module names (strings from model.named_modules()), got {names!r}."
+            )
+        if len(names) == 0:
+            raise InputError(f"{which}: the list of layer names is empty; name at least one module.")
     layers_b = list(layers_a if layers_b is None else layers_b)
     layers_a = list(layers_a)
     mods_a = dict(model_a.named_modules())
@@ -179,9 +215,21 @@ def layer_cka(
             for i, (x, _y) in enumerate(data):
                 if max_batches is not None and i >= max_batches:
                     break
+                n_rows = int(x.shape[0]) if isinstance(x, torch.Tensor) and x.dim() > 0 else None
+                if n_rows is not None and n_rows < 4:
+                    raise InputError(
+                        f"data: batch {i} has {n_rows} samples; layer_cka's unbiased HSIC needs at least 4 per "
+                        "batch (use a larger batch size or drop the last batch)."
+                    )
                 store.clear()
                 model_a(x)
                 model_b(x)
+                for key, rep in store.items():
+                    if not torch.isfinite(rep).all():
+                        raise NonFiniteInputError(
+                            f"layer_cka: the output of layer {key[1]!r} of model_{key[0]} has NaN/inf entries on "
+                            f"batch {i}; check that model's weights and the inputs."
+                        )
                 grams_a = [(store[("a", n)] @ store[("a", n)].T).cpu().numpy() for n in layers_a]
                 grams_b = [(store[("b", n)] @ store[("b", n)].T).cpu().numpy() for n in layers_b]
                 for i_a, K in enumerate(grams_a):
@@ -201,4 +249,7 @@ def layer_cka(
     if np.any(kk <= 0) or np.any(ll <= 0):
         bad = [layers_a[i] for i in np.flatnonzero(kk <= 0)] + [layers_b[i] for i in np.flatnonzero(ll <= 0)]
         raise InputError(f"layer_cka: layers {bad} have no variance across samples; CKA is undefined there.")
-    return kl / np.sqrt(kk[:, None] * ll[None, :])
+    out = kl / np.sqrt(kk[:, None] * ll[None, :])
+    if not np.isfinite(out).all():
+        raise NonFiniteError("layer_cka: the CKA matrix has NaN/inf entries (overflow); rescale the inputs.")
+    return out

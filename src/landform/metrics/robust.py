@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
+from .._validation import check_choice, check_fraction, check_int, check_objective
+from ..errors import InputError, NonFiniteError
 from ..objective import Objective
 
 __all__ = ["RobustSMAD", "robust_smad"]
@@ -66,13 +67,20 @@ def robust_smad(
     from ..evaluate import grid_landscape
     from ..topology import merge_tree, pairs_from_tree, persistence_range, smad
 
-    if directions not in ("random", "filter", "hessian"):
-        raise InputError(f"directions: expected 'random', 'filter' or 'hessian', got {directions!r}.")
-    seeds = tuple(int(s) for s in seeds)
+    check_objective("objective", objective)
+    directions = check_choice("directions", directions, ("random", "filter", "hessian"))
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise InputError(f"seeds: expected a sequence of integer seeds such as (0, 1, 2), got {seeds!r}.")
+    seeds = tuple(check_int("seeds", s, minimum=0) for s in seeds)
     if len(seeds) < 2:
         raise InputError(f"seeds: an error bar needs at least 2 repetitions, got {len(seeds)}.")
-    if data_fraction is not None and not (0 < data_fraction <= 1):
-        raise InputError(f"data_fraction: expected a number in (0, 1], got {data_fraction}.")
+    if len(set(seeds)) != len(seeds):
+        raise InputError(f"seeds: {seeds} repeats a seed, which repeats a run; pass distinct seeds.")
+    if data_fraction is not None:
+        data_fraction = check_fraction("data_fraction", data_fraction)
+    n_dirs = check_int("dims", dims, minimum=1, maximum=objective.num_params - 1)
+    dims = n_dirs
+    check_int("resolution", resolution, minimum=2)
     vals, mins, pr = [], [], []
     for s in seeds:
         obj = objective.subset(data_fraction, seed=s) if data_fraction is not None else objective
@@ -83,7 +91,12 @@ def robust_smad(
         else:
             d = random_directions(obj, dims, seed=s, normalization="filter" if directions == "filter" else None)
         ls = grid_landscape(obj, d, span=span, resolution=resolution, progress=False)
-        tree = merge_tree(ls.values)  # NaN/inf losses raise a clear error there
+        if ls.n_nonfinite:
+            raise NonFiniteError(
+                f"robust_smad: seed {s}'s landscape has {ls.n_nonfinite} NaN/inf losses of {ls.values.size}, so its "
+                "SMAD is undefined; pass a smaller span, or check the model for NaN/inf weights."
+            )
+        tree = merge_tree(ls.values)
         vals.append(smad(tree))
         mins.append(tree.n_minima)
         pr.append(persistence_range(pairs_from_tree(tree)))
