@@ -309,3 +309,43 @@ def test_linear_path_matches_direct_interpolation(run):
     assert ls.center_value == pytest.approx(_direct_loss(model, states[0], data), rel=1e-5)
     with pytest.raises(InputError, match="are equal"):
         linear_path(obj, states[1], states[1])
+
+
+# ----------------------------------------------------------------------------- plots and the numpy-only layer
+def test_plots_draw_the_projected_path_and_both_losses(run):
+    from landform import grid_landscape, random_directions
+    from landform.plot import plot_contour, plot_trajectory, plot_trajectory_loss
+
+    model, data, states, obj = run
+    d = pca_directions(obj, states, n=2)
+    t = project_trajectory(obj, d, states)
+    ls = grid_landscape(obj, d, span=1.0, resolution=5, progress=False)
+    ax = plot_trajectory(t, plot_contour(ls, colorbar=False), landscape=ls)
+    np.testing.assert_array_equal(ax.lines[-1].get_xydata(), t.coords)
+    ax = plot_trajectory(t, origin=t.coords[1])
+    np.testing.assert_allclose(ax.lines[-1].get_xydata(), t.coords - t.coords[1])
+    other = grid_landscape(obj, random_directions(obj, 2, seed=0), span=1.0, resolution=3, progress=False)
+    with pytest.raises(InputError, match="fingerprints differ"):
+        plot_trajectory(t, landscape=other)
+    ax = plot_trajectory_loss(t)
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), t.loss)
+    np.testing.assert_array_equal(ax.lines[1].get_ydata(), t.projected_loss)
+    twin = [a for a in ax.figure.axes if a is not ax][0]
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_allclose(twin.lines[0].get_ydata(), t.off_plane / t.distance, equal_nan=True)
+
+
+def test_saved_trajectory_and_its_plots_need_no_torch(run, tmp_path):
+    import subprocess
+    import sys
+
+    model, data, states, obj = run
+    project_trajectory(obj, pca_directions(obj, states, n=2), states).save(tmp_path / "t.npz")
+    code = (
+        "import sys; from landform.projection import load_trajectory; from landform.plot.trajectory import "
+        f"plot_trajectory; t = load_trajectory({str(tmp_path / 't.npz')!r}); plot_trajectory(t); "
+        "assert 'torch' not in sys.modules, 'torch imported'; print(t.n_checkpoints)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(len(states))

@@ -18,6 +18,7 @@ from .figures import (
     plot_profile,
     plot_surface,
 )
+from .trajectory import plot_trajectory, plot_trajectory_loss
 
 __all__ = [
     "plot_curve",
@@ -31,4 +32,6 @@ __all__ = [
     "plot_eigenvalues",
     "plot_density",
     "plot_comparison",
+    "plot_trajectory",
+    "plot_trajectory_loss",
 ]
