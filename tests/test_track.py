@@ -1,0 +1,111 @@
+"""landform track: per-checkpoint metrics against dense Hessians and direct evaluation; resume; refusal."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from landform import StoreError
+from landform.metrics.diagrams import bottleneck_distance
+from landform.topology import merge_tree, pairs_from_tree, smad
+from landform.track import track_checkpoints
+
+
+class Tiny(nn.Module):
+    """2 -> 3 -> 2 with a BatchNorm (its running statistics are part of each checkpoint): 23 parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(2, 3)
+        self.bn = nn.BatchNorm1d(3)
+        self.b = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.b(torch.tanh(self.bn(self.a(x))))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    torch.manual_seed(0)
+    model = Tiny()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(48, 2, generator=g)
+    y = (x[:, 0] * x[:, 1] > 0).long()
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    folder = tmp_path_factory.mktemp("cks")
+    for step in range(1, 41):
+        model.train()
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        if step % 10 == 0:
+            torch.save(copy.deepcopy(model.state_dict()), folder / f"step-{step}.pt")
+    return Tiny(), (x, y), folder
+
+
+def _dense(model, state, data):
+    m = copy.deepcopy(model)
+    m.load_state_dict(state)
+    m.eval()
+    names = [n for n, _ in m.named_parameters()]
+    params = tuple(p.detach().clone() for p in m.parameters())
+
+    def f(*ps):
+        out = torch.func.functional_call(m, dict(zip(names, ps, strict=True)), (data[0],))
+        return nn.functional.cross_entropy(out, data[1])
+
+    blocks = torch.autograd.functional.hessian(f, params)
+    H = torch.cat([torch.cat([blocks[i][j].reshape(params[i].numel(), params[j].numel()) for j in range(len(params))], 1) for i in range(len(params))], 0)
+    return float(f(*params)), H.double().numpy()
+
+
+def test_track_matches_direct_evaluation_and_dense_hessians(trained, tmp_path):
+    model, data, folder = trained
+    kw = dict(dims=2, resolution=7, hessian=True, subsample_seeds=(0, 1), trace_hvp=60, seed=0)
+    s = track_checkpoints(model, data, nn.functional.cross_entropy, folder, tmp_path / "run", **kw)
+    rows = s["rows"]
+    assert [r["step"] for r in rows] == [10, 20, 30, 40]
+    prev = None
+    for i, r in enumerate(rows):
+        state = torch.load(folder / f"step-{r['step']}.pt", weights_only=True)
+        loss, H = _dense(model, state, data)
+        ev = np.linalg.eigvalsh(H)
+        assert r["loss"] == pytest.approx(loss, rel=1e-5)  # the checkpoint's own BatchNorm statistics
+        assert r["lambda_max"] == pytest.approx(ev[-1], rel=1e-3)
+        assert r["own_eigenvalues"][1] == pytest.approx(ev[-2], rel=1e-3)
+        assert r["trace"] == pytest.approx(np.trace(H), rel=1e-3, abs=1e-4)  # Hutch++ is exact with budget > 3P
+        ck_dir = tmp_path / "run" / "checkpoints" / f"{i:03d}-step-{r['step']}.pt"
+        values = np.load(ck_dir / "shared" / "values.npy")
+        assert values[3, 3] == pytest.approx(loss, rel=1e-5)  # centred at this checkpoint
+        tree = merge_tree(values)
+        assert r["smad"] == pytest.approx(smad(tree)) and r["n_minima"] == tree.n_minima
+        pairs = pairs_from_tree(tree)
+        assert r["bottleneck_prev"] == (None if prev is None else pytest.approx(bottleneck_distance(prev, pairs)))
+        assert np.std(r["smad_subsamples"], ddof=1) == pytest.approx(r["smad_std"])
+        prev = pairs
+    t = s["trajectory"]
+    assert t["off_plane"][-1] == 0.0 and len(t["coords"]) == 4
+
+
+def test_track_resumes_per_checkpoint_and_refuses_another_run(trained, tmp_path):
+    model, data, folder = trained
+    kw = dict(dims=2, resolution=5, subsample_seeds=(), trace_hvp=0)
+    out = tmp_path / "run"
+    first = track_checkpoints(model, data, nn.functional.cross_entropy, folder, out, **kw)
+    third = out / "checkpoints" / "002-step-30.pt" / "metrics.json"
+    kept = (out / "checkpoints" / "000-step-10.pt" / "metrics.json").stat().st_mtime_ns
+    third.unlink()  # as if killed while the third checkpoint ran
+    lines: list[str] = []
+    again = track_checkpoints(model, data, nn.functional.cross_entropy, folder, out, log=lines.append, **kw)
+    assert sum("skipped" in ln for ln in lines) == 3 and third.exists()
+    assert (out / "checkpoints" / "000-step-10.pt" / "metrics.json").stat().st_mtime_ns == kept
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(again["rows"]) == strip(first["rows"])
+    with pytest.raises(StoreError, match="other checkpoints, data or settings"):
+        track_checkpoints(model, data, nn.functional.cross_entropy, folder, out, **dict(kw, resolution=7))
+    json.loads((out / "summary.json").read_text())
