@@ -109,3 +109,24 @@ def test_track_resumes_per_checkpoint_and_refuses_another_run(trained, tmp_path)
     with pytest.raises(StoreError, match="other checkpoints, data or settings"):
         track_checkpoints(model, data, nn.functional.cross_entropy, folder, out, **dict(kw, resolution=7))
     json.loads((out / "summary.json").read_text())
+
+
+def test_track_report_slider_shows_each_checkpoint_with_the_path_relative_to_it(trained, tmp_path):
+    from landform.projection import load_trajectory
+    from landform.report.track import _landscapes, build_track_report, slider_figure
+    from landform.store import load_landscape
+
+    model, data, folder = trained
+    out = tmp_path / "run"
+    s = track_checkpoints(model, data, nn.functional.cross_entropy, folder, out, resolution=5, subsample_seeds=(), trace_hvp=0)
+    traj = load_trajectory(out / "trajectory.npz")
+    fig = slider_figure(_landscapes(out, s["rows"]), traj, [r["name"] for r in s["rows"]])
+    assert len(fig.frames) == 4
+    for k, frame in enumerate(fig.frames):
+        want = load_landscape(out / "checkpoints" / f"{k:03d}-step-{10 * (k + 1)}.pt" / "shared").values.T
+        np.testing.assert_array_equal(np.asarray(frame.data[0].z), want)
+        np.testing.assert_allclose(frame.data[1].x, traj.coords[:, 0] - traj.coords[k, 0])
+        np.testing.assert_allclose(frame.data[1].y, traj.coords[:, 1] - traj.coords[k, 1])
+    page = build_track_report(out).read_text()
+    assert "track-slider" in page and "step-40.pt" in page
+    assert "<script src=" not in page  # plotly.js is embedded, no network

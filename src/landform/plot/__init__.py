@@ -18,7 +18,7 @@ from .figures import (
     plot_profile,
     plot_surface,
 )
-from .trajectory import plot_trajectory, plot_trajectory_loss
+from .trajectory import plot_track_metric, plot_trajectory, plot_trajectory_loss
 
 __all__ = [
     "plot_curve",
@@ -34,4 +34,5 @@ __all__ = [
     "plot_comparison",
     "plot_trajectory",
     "plot_trajectory_loss",
+    "plot_track_metric",
 ]

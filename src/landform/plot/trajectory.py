@@ -13,7 +13,7 @@ from ..landscape import Landscape
 from ..projection import Trajectory
 from .figures import _axes
 
-__all__ = ["plot_trajectory", "plot_trajectory_loss"]
+__all__ = ["plot_trajectory", "plot_trajectory_loss", "plot_track_metric"]
 
 
 def _need_traj(traj: Any, name: str) -> Trajectory:
@@ -134,4 +134,45 @@ def plot_trajectory_loss(traj: Trajectory, ax: Any = None, *, log: bool = False,
         ax.legend(h1 + h2, l1 + l2, loc="best", fontsize="small")
     else:
         ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+_METRICS = {
+    "loss": ("loss", None),
+    "smad": ("SMAD (shared subspace)", "smad_std"),
+    "n_minima": ("minima", None),
+    "persistence_range": ("persistence range", None),
+    "trace": ("Hessian trace", "trace_stderr"),
+    "lambda_max": ("λ_max", None),
+    "bottleneck_prev": ("bottleneck distance to the previous", None),
+    "own_smad": ("SMAD (own Hessian subspace)", None),
+}
+
+
+def plot_track_metric(summary: dict[str, Any], metric: str, ax: Any = None):
+    """One metric of a ``track`` run (its ``summary.json``) against the step, with its error bar if it has one.
+
+    SMAD is drawn at the full-data value with the standard deviation over data subsamples; the trace with its
+    Hutch++ standard error.
+
+    Examples
+    --------
+    >>> s = {"rows": [{"step": 1, "smad": 0.2, "smad_std": 0.05}, {"step": 2, "smad": 0.1, "smad_std": 0.01}]}
+    >>> plot_track_metric(s, "smad").lines[0].get_ydata().tolist()
+    [0.2, 0.1]
+    """
+    if metric not in _METRICS:
+        raise InputError(f"metric: expected one of {sorted(_METRICS)}, got {metric!r}.")
+    label, err_key = _METRICS[metric]
+    rows = summary.get("rows", [])
+    steps = [r.get("step") for r in rows]
+    x = np.asarray(steps if all(s is not None for s in steps) else range(len(rows)), dtype=float)
+    y = np.asarray([np.nan if r.get(metric) is None else r[metric] for r in rows], dtype=float)
+    ax = _axes(ax, figsize=(4.2, 3.0))
+    ax.plot(x, y, "o-", color="C0", ms=4, lw=1.5)
+    if err_key is not None and any(r.get(err_key) is not None for r in rows):
+        e = np.asarray([np.nan if r.get(err_key) is None else r[err_key] for r in rows], dtype=float)
+        ax.errorbar(x, y, yerr=e, fmt="none", ecolor="C0", alpha=0.6, capsize=3)
+    ax.set_xlabel("step" if all(s is not None for s in steps) else "checkpoint")
+    ax.set_ylabel(label)
     return ax
