@@ -106,6 +106,7 @@ def track_checkpoints(
     data_fraction: float = 0.8,
     trace_hvp: int = 30,
     seed: int = 0,
+    tol: float = 1e-4,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -142,6 +143,8 @@ def track_checkpoints(
         HVP budget of the Hutch++ trace (0 skips trace and lambda_max).
     seed : int
         Seed of the trace probes and the Lanczos start vectors.
+    tol : float
+        Relative residual at which the Hessian eigenpairs (lambda_max, own directions) stop.
 
     Returns
     -------
@@ -183,6 +186,7 @@ def track_checkpoints(
         "data_fraction": data_fraction,
         "trace_hvp": trace_hvp,
         "seed": seed,
+        "tol": tol,
         "data": _data_fingerprint(final),
         "loss_fn": getattr(loss_fn, "__qualname__", type(loss_fn).__name__),
     }
@@ -263,7 +267,7 @@ def track_checkpoints(
             tr = hessian_trace(obj, n_hvp=max(3, int(trace_hvp)), seed=seed)
             row.update(trace=tr.value, trace_stderr=tr.stderr)
         if hessian:
-            own = hessian_directions(obj, dims, seed=seed)
+            own = hessian_directions(obj, dims, seed=seed, tol=tol)
             row["lambda_max"] = float(own.eigenvalues[0])
             row["own_eigenvalues"] = [float(x) for x in own.eigenvalues]
             s_own = float(spans[0] if isinstance(spans, (list, tuple)) else spans)
@@ -273,7 +277,7 @@ def track_checkpoints(
                 row.update({f"own_{k}": v for k, v in otopo.items()})
                 atomic_save_npy(ck_dir / "own_persistence.npy", opairs)
         elif trace_hvp:
-            row["lambda_max"] = float(hessian_eigenpairs(obj, 1, seed=seed).values[0])
+            row["lambda_max"] = float(hessian_eigenpairs(obj, 1, seed=seed, tol=tol).values[0])
         row["seconds"] = time.perf_counter() - tc
         atomic_write_json(done, row)
         say(
