@@ -55,8 +55,10 @@ def train_with_checkpoints(seed: int, epochs: list[int], folder: Path, lr: float
 
 
 def spearman(x: list[float], y: list[float]) -> float:
-    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
-    return float(np.corrcoef(rx, ry)[0, 1])
+    """Spearman rank correlation (ties share ranks; NaN when a series is constant)."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(x, y).statistic) if np.ptp(np.asarray(y, dtype=float)) > 0 else float("nan")
 
 
 def main() -> None:

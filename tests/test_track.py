@@ -130,3 +130,53 @@ def test_track_report_slider_shows_each_checkpoint_with_the_path_relative_to_it(
     page = build_track_report(out).read_text()
     assert "track-slider" in page and "step-40.pt" in page
     assert "<script src=" not in page  # plotly.js is embedded, no network
+
+
+RECIPE = '''
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(2, 3)
+        self.b = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.b(torch.tanh(self.a(x)))
+
+
+def recipe():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(32, 2, generator=g)
+    return Net(), (x, (x[:, 0] > 0).long()), nn.functional.cross_entropy
+'''
+
+
+def test_cli_track_runs_a_recipe_over_a_glob_and_reports_bad_input(tmp_path, capsys):
+    import importlib.util
+
+    from landform.cli import main
+
+    (tmp_path / "rec.py").write_text(RECIPE)
+    spec = importlib.util.spec_from_file_location("rec_for_test", tmp_path / "rec.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    net = mod.Net()
+    for step in (5, 50, 15):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(0.05 * step * torch.ones_like(p) + 0.01 * torch.randn_like(p))
+        torch.save(copy.deepcopy(net.state_dict()), tmp_path / f"ck-{step}.pt")
+    base = ["track", str(tmp_path / "rec.py"), "--resolution", "5", "--subsamples", "0", "--trace-hvp", "0", "--quiet"]
+    rc = main([*base, "--checkpoints", str(tmp_path / "ck-*.pt"), "--out", str(tmp_path / "run"), "--no-report"])
+    assert rc == 0
+    s = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert [r["step"] for r in s["rows"]] == [5, 15, 50]
+    assert "ck-50.pt" in capsys.readouterr().out
+    assert main([*base, "--checkpoints", str(tmp_path / "none-*.pt"), "--out", str(tmp_path / "r2")]) == 1
+    assert "matches no file" in capsys.readouterr().err
+    one = [a if a != "0" or i != base.index("--subsamples") + 1 else "1" for i, a in enumerate(base)]
+    assert main([*one, "--checkpoints", str(tmp_path), "--out", str(tmp_path / "r3")]) == 1
+    assert "--subsamples" in capsys.readouterr().err
