@@ -180,3 +180,27 @@ def test_cli_track_runs_a_recipe_over_a_glob_and_reports_bad_input(tmp_path, cap
     one = [a if a != "0" or i != base.index("--subsamples") + 1 else "1" for i, a in enumerate(base)]
     assert main([*one, "--checkpoints", str(tmp_path), "--out", str(tmp_path / "r3")]) == 1
     assert "--subsamples" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "script, args",
+    [
+        ("training_dynamics.py", ["--seeds", "0", "--epochs", "0", "1", "2", "--resolution", "3", "--subsamples", "0",
+                                  "--n-hvp", "3", "--tol", "1e-1"]),
+        ("pretraining_dynamics.py", ["--seeds", "0", "--steps", "0", "10", "20", "--width", "8", "--layers", "1",
+                                     "--seq", "16", "--n-eval", "16", "--batch", "8", "--resolution", "3",
+                                     "--subsamples", "0", "--n-hvp", "3", "--tol", "1e-1"]),
+    ],
+)  # fmt: skip
+def test_case_study_scripts_run_at_tiny_size(tmp_path, script, args):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ex = Path(__file__).resolve().parents[1] / "examples" / script
+    proc = subprocess.run([sys.executable, str(ex), *args, "--out", str(tmp_path)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads((tmp_path / "table.json").read_text())
+    assert [r["step"] for r in rows] == ([0, 1, 2] if script == "training_dynamics.py" else [0, 10, 20])
+    assert rows[-1]["loss"] < rows[0]["loss"]  # the checkpoints come from a run that trains
+    assert (tmp_path / "seed0" / "track" / "report.html").exists()
