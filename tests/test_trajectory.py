@@ -250,15 +250,18 @@ def test_projection_matches_numpy_lstsq_and_direct_evaluation(run, normalization
     assert back.directions["fingerprint"] == d.fingerprint() and back.names == t.names
 
 
-def test_projection_uses_the_objectives_buffers(run):
-    """A checkpoint whose buffer differs: .loss is the objective's function at theta_i (final buffers)."""
+def test_projection_loss_is_the_checkpoint_models_own_and_the_surface_uses_the_objectives_buffers(run):
+    """A checkpoint whose buffer differs: .loss is the checkpoint model evaluated directly (its own buffer);
+    .projected_loss is the objective's function (final buffer)."""
     model, data, states, obj = run
     st = dict(states[1])
     st["scale"] = torch.tensor(0.2)
-    t = project_trajectory(obj, pca_directions(obj, states, n=2), [st])
+    t = project_trajectory(obj, pca_directions(obj, states, n=2), [st, states[1]])
+    assert t.loss[0] == pytest.approx(_direct_loss(model, st, data), rel=1e-5)
     with_final_buffer = dict(st, scale=model.scale.clone())
-    assert t.loss[0] == pytest.approx(_direct_loss(model, with_final_buffer, data), rel=1e-5)
-    assert abs(t.loss[0] - _direct_loss(model, st, data)) > 1e-3
+    assert abs(t.loss[0] - _direct_loss(model, with_final_buffer, data)) > 1e-3
+    assert t.projected_loss[0] == pytest.approx(t.projected_loss[1], rel=1e-6)  # same weights: same surface value
+    assert float(model.scale) == pytest.approx(1.3) and float(obj.loss()) == pytest.approx(t.center_value)
 
 
 def test_trajectory_store_refuses_newer_schema_and_foreign_files(run, tmp_path):

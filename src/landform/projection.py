@@ -33,10 +33,10 @@ class Trajectory:
         Least-squares coordinates of each checkpoint: ``argmin_c || theta_i - theta0 - c @ D ||`` (exact
         orthogonal projection for orthonormal directions).
     loss : numpy.ndarray, shape (K,)
-        The objective's loss at each checkpoint's trainable parameters ``theta_i`` (see
-        :func:`landform.project_trajectory` for which buffers).
+        Each checkpoint's true loss: the checkpoint model as it is (its own buffers) on the objective's data.
     projected_loss : numpy.ndarray, shape (K,)
-        The loss at the projected point ``theta0 + coords_i @ D``: the value the surface shows there.
+        The objective's loss at the projected point ``theta0 + coords_i @ D`` (the objective's buffers): the
+        value the surface shows there.
     off_plane : numpy.ndarray, shape (K,)
         ``|| theta_i - theta0 - coords_i @ D ||``: the distance from the subspace, what the picture hides.
     distance : numpy.ndarray, shape (K,)

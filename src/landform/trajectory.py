@@ -142,11 +142,12 @@ def project_trajectory(objective: Objective, directions: Any, checkpoints: Any) 
     -------
     Trajectory
         ``coords`` (K, n): least-squares coordinates (exact projection for orthonormal directions);
-        ``loss``: the objective's loss at each checkpoint's trainable parameters, **with the objective's
-        buffers and frozen parameters** (BatchNorm running statistics of ``theta0``'s model), i.e. the same
-        function whose slice the landscape shows; for a model without buffers this is the checkpoint model's own
-        loss. ``projected_loss``: the loss at ``theta0 + coords @ D``; ``off_plane``: the residual norm;
-        ``distance``: ``||theta_i - theta0||``.
+        ``loss``: each checkpoint's true loss, the checkpoint model evaluated as it is, **with its own buffers
+        and frozen parameters** (e.g. its BatchNorm running statistics) on the objective's data.
+        ``projected_loss``: the objective's loss at ``theta0 + coords @ D`` (with the objective's buffers: the
+        value the landscape shows there). For a model without buffers the two differ only through the
+        off-plane displacement; with BatchNorm also through the running statistics. ``off_plane``: the
+        residual norm; ``distance``: ``||theta_i - theta0||``.
 
     Examples
     --------
@@ -166,7 +167,7 @@ def project_trajectory(objective: Objective, directions: Any, checkpoints: Any) 
     R = thetas.double() - theta0[None, :]
     D = d.vectors.double()
     coords, off = _least_squares(D, R)
-    loss = objective.loss_batch(thetas).numpy()
+    loss = np.array([_own_loss(objective, ck, th) for ck, th in zip(cks, thetas, strict=True)])
     proj = (theta0[None, :] + coords @ D).to(objective.dtype)
     projected = objective.loss_batch(proj).numpy()
     return Trajectory(
@@ -180,6 +181,19 @@ def project_trajectory(objective: Objective, directions: Any, checkpoints: Any) 
         directions=d.metadata(),
         center_value=objective.loss(),
     )
+
+
+def _own_loss(objective: Objective, ck: Checkpoint, theta: torch.Tensor) -> float:
+    """The objective's loss at ``theta`` with the checkpoint's buffers and frozen parameters in place of the
+    objective's (those missing from the state dict, such as non-persistent buffers, stay the objective's)."""
+    fixed = {n: ck.state.get(n, v) for n, v in objective._fixed.items()}
+    if all(torch.equal(fixed[n], v) for n, v in objective._fixed.items()):
+        return float(objective.loss_batch(theta[None])[0])
+    other = object.__new__(Objective)
+    other.__dict__.update(objective.__dict__)
+    other._fixed = fixed
+    other._private = other._make_private_copy() if objective._private is not None else None
+    return float(other.loss_batch(theta[None])[0])
 
 
 def _two(objective: Objective, a: Any, b: Any) -> tuple[torch.Tensor, torch.Tensor, list[Checkpoint]]:
