@@ -154,7 +154,8 @@ def track_checkpoints(
         ``lambda_max``, ``bottleneck_prev`` and, with ``hessian=True``, ``own_*``), ``directions``, ``span``.
     """
     from . import __version__
-    from .evaluate import _data_fingerprint, grid_landscape
+    from .evaluate import grid_landscape
+    from .fingerprint import objective_fingerprint
     from .hessian import hessian_directions, hessian_eigenpairs, hessian_trace
     from .metrics.diagrams import bottleneck_distance
     from .store import atomic_save_npy, atomic_write_json
@@ -187,8 +188,7 @@ def track_checkpoints(
         "trace_hvp": trace_hvp,
         "seed": seed,
         "tol": tol,
-        "data": _data_fingerprint(final),
-        "loss_fn": getattr(loss_fn, "__qualname__", type(loss_fn).__name__),
+        **{k: v for k, v in objective_fingerprint(final).items() if k in ("data", "loss", "model")},
     }
     ck_fps = [c.fingerprint() for c in cks]
     key = hashlib.sha256(json.dumps([settings, ck_fps], sort_keys=True).encode()).hexdigest()
