@@ -54,6 +54,15 @@ _EXPORTS = {
     "robust_smad": "metrics.robust",
     "bottleneck_distance": "metrics.diagrams",
     "wasserstein_distance": "metrics.diagrams",
+    "Checkpoint": "checkpoints",
+    "load_checkpoints": "checkpoints",
+    "checkpoint_paths": "checkpoints",
+    "pca_directions": "trajectory",
+    "project_trajectory": "trajectory",
+    "plane_directions": "trajectory",
+    "linear_path": "trajectory",
+    "Trajectory": "projection",
+    "load_trajectory": "projection",
 }
 
 __all__ = ["__version__", *_EXPORTS]

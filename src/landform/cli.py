@@ -132,7 +132,80 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("run_dirs", nargs="+")
     c.add_argument("--out", default="landform-compare", help="folder for comparison.json and comparison.png")
+    _add_track_parser(sub)
     return p
+
+
+def _add_track_parser(sub: Any) -> None:
+    t = sub.add_parser(
+        "track",
+        help="landscape metrics of every checkpoint of a training run, in one shared subspace",
+        description="Evaluate every checkpoint in one shared subspace (trajectory PCA by default) and optionally "
+        "its own top-Hessian one: loss, SMAD with its spread over data subsamples, minima, persistence range, "
+        "trace, lambda_max and the bottleneck distance to the previous checkpoint. The recipe gives the "
+        "architecture and data; the checkpoints give the weights. Running it again resumes per checkpoint.",
+    )
+    t.add_argument("recipe", nargs="?", default=None, help="file.py[:func] or module:func (default: digits CNN)")
+    t.add_argument(
+        "--checkpoints", required=True, help="folder or glob of state-dict files (sorted by the step in their names)"
+    )
+    t.add_argument("--dims", type=int, default=2, help="dimension of the shared subspace (default 2)")
+    t.add_argument("--directions", choices=["pca", "filter-pca"], default="pca", help="shared subspace (default pca)")
+    t.add_argument("--resolution", type=int, default=21, help="points per axis (default 21)")
+    t.add_argument(
+        "--span", type=_floats, default=None, help="half-width per axis (default: 1.1 x the trajectory's extent)"
+    )
+    t.add_argument("--hessian", action="store_true", help="also each checkpoint's own top-Hessian subspace")
+    t.add_argument("--subsamples", type=int, default=3, help="data subsamples for SMAD's spread (0 skips; default 3)")
+    t.add_argument("--data-fraction", type=float, default=0.8, help="fraction of the data per subsample")
+    t.add_argument("--trace-hvp", type=int, default=30, help="Hutch++ budget (0 skips trace and lambda_max)")
+    t.add_argument("--tol", type=float, default=1e-4, help="relative residual of the Hessian eigenpairs")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default=None, help="run folder (default landform-runs/<recipe>-track)")
+    t.add_argument("--no-report", action="store_true", help="skip report.html")
+    t.add_argument("--quiet", action="store_true", help="no progress messages")
+
+
+def track(args: argparse.Namespace) -> int:
+    from .errors import InputError
+    from .recipes import load_recipe
+    from .track import track_checkpoints
+
+    log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    if args.subsamples == 1 or args.subsamples < 0:
+        raise InputError(f"--subsamples: expected 0 (skip) or at least 2, got {args.subsamples}.")
+    rec = load_recipe(args.recipe)
+    run_dir = Path(args.out or Path("landform-runs") / f"{rec.name}-track")
+    span = None if args.span is None else _per_axis_arg(args.span, args.dims, "span")
+    summary = track_checkpoints(
+        rec.model,
+        rec.data,
+        rec.loss_fn,
+        args.checkpoints,
+        run_dir,
+        dims=args.dims,
+        directions=args.directions,
+        span=span,
+        resolution=args.resolution,
+        hessian=args.hessian,
+        subsample_seeds=tuple(range(args.subsamples)),
+        data_fraction=args.data_fraction,
+        trace_hvp=args.trace_hvp,
+        tol=args.tol,
+        seed=args.seed,
+        log=log,
+    )
+    if not args.no_report:
+        from .report.track import build_track_report
+
+        log(f"report: {build_track_report(run_dir)}")
+    cols = ["loss", "smad", "smad_std", "n_minima", "persistence_range", "trace", "lambda_max", "bottleneck_prev"]
+    print(f"landform track: {run_dir}")
+    print("checkpoint".ljust(24) + "step".rjust(8) + "".join(c[:12].rjust(13) for c in cols))
+    for r in summary["rows"]:
+        cells = ["-" if r.get(c) is None else (f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c])) for c in cols]
+        print(r["name"][:23].ljust(24) + str(r.get("step", "-")).rjust(8) + "".join(x.rjust(13) for x in cells))
+    return EXIT_OK
 
 
 def _init_distributed() -> tuple[int, int]:
@@ -333,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
                 return analyze(args)
             if args.command == "compare":
                 return compare(args)
+            if args.command == "track":
+                return track(args)
             if args.command == "report":
                 from .report import build_report
 

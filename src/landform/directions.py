@@ -35,7 +35,8 @@ class Directions:
     vectors : torch.Tensor, shape (n, P)
         One flat direction per row, on the objective's device and dtype.
     kind : str
-        ``"random"``, ``"hessian"``, ``"pca"`` or ``"user"``.
+        ``"random"``, ``"hessian"``, ``"pca"`` (:func:`landform.pca_directions`), ``"plane"``
+        (:func:`landform.plane_directions`) or ``"user"``.
     normalization : str or None
         ``None`` (unit, orthonormal vectors: the axis coordinate is a distance in parameter space),
         ``"filter"`` (Li et al. 2018), ``"layer"`` (each tensor to ``||p||``, the reference package's current

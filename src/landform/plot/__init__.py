@@ -19,6 +19,7 @@ from .figures import (
     plot_surface,
 )
 from .slices import plot_corner
+from .trajectory import plot_track_metric, plot_trajectory, plot_trajectory_loss
 
 __all__ = [
     "plot_curve",
@@ -33,4 +34,7 @@ __all__ = [
     "plot_density",
     "plot_comparison",
     "plot_corner",
+    "plot_trajectory",
+    "plot_trajectory_loss",
+    "plot_track_metric",
 ]

@@ -1,0 +1,206 @@
+"""landform track: per-checkpoint metrics against dense Hessians and direct evaluation; resume; refusal."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from landform import StoreError
+from landform.metrics.diagrams import bottleneck_distance
+from landform.topology import merge_tree, pairs_from_tree, smad
+from landform.track import track_checkpoints
+
+
+class Tiny(nn.Module):
+    """2 -> 3 -> 2 with a BatchNorm (its running statistics are part of each checkpoint): 23 parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(2, 3)
+        self.bn = nn.BatchNorm1d(3)
+        self.b = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.b(torch.tanh(self.bn(self.a(x))))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    torch.manual_seed(0)
+    model = Tiny()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(48, 2, generator=g)
+    y = (x[:, 0] * x[:, 1] > 0).long()
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    folder = tmp_path_factory.mktemp("cks")
+    for step in range(1, 41):
+        model.train()
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        if step % 10 == 0:
+            torch.save(copy.deepcopy(model.state_dict()), folder / f"step-{step}.pt")
+    return Tiny(), (x, y), folder
+
+
+def _dense(model, state, data):
+    m = copy.deepcopy(model)
+    m.load_state_dict(state)
+    m.eval()
+    names = [n for n, _ in m.named_parameters()]
+    params = tuple(p.detach().clone() for p in m.parameters())
+
+    def f(*ps):
+        out = torch.func.functional_call(m, dict(zip(names, ps, strict=True)), (data[0],))
+        return nn.functional.cross_entropy(out, data[1])
+
+    blocks = torch.autograd.functional.hessian(f, params)
+    H = torch.cat([torch.cat([blocks[i][j].reshape(params[i].numel(), params[j].numel()) for j in range(len(params))], 1) for i in range(len(params))], 0)
+    return float(f(*params)), H.double().numpy()
+
+
+def test_track_matches_direct_evaluation_and_dense_hessians(trained, tmp_path):
+    model, data, folder = trained
+    kw = dict(dims=2, resolution=7, hessian=True, subsample_seeds=(0, 1), trace_hvp=60, seed=0)
+    s = track_checkpoints(model, data, nn.functional.cross_entropy, folder, tmp_path / "run", **kw)
+    rows = s["rows"]
+    assert [r["step"] for r in rows] == [10, 20, 30, 40]
+    prev = None
+    for i, r in enumerate(rows):
+        state = torch.load(folder / f"step-{r['step']}.pt", weights_only=True)
+        loss, H = _dense(model, state, data)
+        ev = np.linalg.eigvalsh(H)
+        assert r["loss"] == pytest.approx(loss, rel=1e-5)  # the checkpoint's own BatchNorm statistics
+        assert r["lambda_max"] == pytest.approx(ev[-1], rel=1e-3)
+        assert r["own_eigenvalues"][1] == pytest.approx(ev[-2], rel=1e-3)
+        assert r["trace"] == pytest.approx(np.trace(H), rel=1e-3, abs=1e-4)  # Hutch++, 60 HVPs for P = 23
+        ck_dir = tmp_path / "run" / "checkpoints" / f"{i:03d}-step-{r['step']}.pt"
+        values = np.load(ck_dir / "shared" / "values.npy")
+        assert values[3, 3] == pytest.approx(loss, rel=1e-5)  # centred at this checkpoint
+        tree = merge_tree(values)
+        assert r["smad"] == pytest.approx(smad(tree)) and r["n_minima"] == tree.n_minima
+        pairs = pairs_from_tree(tree)
+        assert r["bottleneck_prev"] == (None if prev is None else pytest.approx(bottleneck_distance(prev, pairs)))
+        assert np.std(r["smad_subsamples"], ddof=1) == pytest.approx(r["smad_std"])
+        prev = pairs
+    t = s["trajectory"]
+    assert t["off_plane"][-1] == 0.0 and len(t["coords"]) == 4
+
+
+def test_track_resumes_per_checkpoint_and_refuses_another_run(trained, tmp_path):
+    model, data, folder = trained
+    kw = dict(dims=2, resolution=5, subsample_seeds=(), trace_hvp=0)
+    out = tmp_path / "run"
+    first = track_checkpoints(model, data, nn.functional.cross_entropy, folder, out, **kw)
+    third = out / "checkpoints" / "002-step-30.pt" / "metrics.json"
+    kept = (out / "checkpoints" / "000-step-10.pt" / "metrics.json").stat().st_mtime_ns
+    third.unlink()  # as if killed while the third checkpoint ran
+    lines: list[str] = []
+    again = track_checkpoints(model, data, nn.functional.cross_entropy, folder, out, log=lines.append, **kw)
+    assert sum("skipped" in ln for ln in lines) == 3 and third.exists()
+    assert (out / "checkpoints" / "000-step-10.pt" / "metrics.json").stat().st_mtime_ns == kept
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(again["rows"]) == strip(first["rows"])
+    with pytest.raises(StoreError, match="other checkpoints, data or settings"):
+        track_checkpoints(model, data, nn.functional.cross_entropy, folder, out, **dict(kw, resolution=7))
+    json.loads((out / "summary.json").read_text())
+
+
+def test_track_report_slider_shows_each_checkpoint_with_the_path_relative_to_it(trained, tmp_path):
+    from landform.projection import load_trajectory
+    from landform.report.track import _landscapes, build_track_report, slider_figure
+    from landform.store import load_landscape
+
+    model, data, folder = trained
+    out = tmp_path / "run"
+    s = track_checkpoints(model, data, nn.functional.cross_entropy, folder, out, resolution=5, subsample_seeds=(), trace_hvp=0)
+    traj = load_trajectory(out / "trajectory.npz")
+    fig = slider_figure(_landscapes(out, s["rows"]), traj, [r["name"] for r in s["rows"]])
+    assert len(fig.frames) == 4
+    for k, frame in enumerate(fig.frames):
+        want = load_landscape(out / "checkpoints" / f"{k:03d}-step-{10 * (k + 1)}.pt" / "shared").values.T
+        np.testing.assert_array_equal(np.asarray(frame.data[0].z), want)
+        np.testing.assert_allclose(frame.data[1].x, traj.coords[:, 0] - traj.coords[k, 0])
+        np.testing.assert_allclose(frame.data[1].y, traj.coords[:, 1] - traj.coords[k, 1])
+    page = build_track_report(out).read_text()
+    assert "track-slider" in page and "step-40.pt" in page
+    assert "<script src=" not in page  # plotly.js is embedded, no network
+
+
+RECIPE = '''
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(2, 3)
+        self.b = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.b(torch.tanh(self.a(x)))
+
+
+def recipe():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(32, 2, generator=g)
+    return Net(), (x, (x[:, 0] > 0).long()), nn.functional.cross_entropy
+'''
+
+
+def test_cli_track_runs_a_recipe_over_a_glob_and_reports_bad_input(tmp_path, capsys):
+    import importlib.util
+
+    from landform.cli import main
+
+    (tmp_path / "rec.py").write_text(RECIPE)
+    spec = importlib.util.spec_from_file_location("rec_for_test", tmp_path / "rec.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    net = mod.Net()
+    for step in (5, 50, 15):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(0.05 * step * torch.ones_like(p) + 0.01 * torch.randn_like(p))
+        torch.save(copy.deepcopy(net.state_dict()), tmp_path / f"ck-{step}.pt")
+    base = ["track", str(tmp_path / "rec.py"), "--resolution", "5", "--subsamples", "0", "--trace-hvp", "0", "--quiet"]
+    rc = main([*base, "--checkpoints", str(tmp_path / "ck-*.pt"), "--out", str(tmp_path / "run"), "--no-report"])
+    assert rc == 0
+    s = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert [r["step"] for r in s["rows"]] == [5, 15, 50]
+    assert "ck-50.pt" in capsys.readouterr().out
+    assert main([*base, "--checkpoints", str(tmp_path / "none-*.pt"), "--out", str(tmp_path / "r2")]) == 1
+    assert "matches no file" in capsys.readouterr().err
+    one = [a if a != "0" or i != base.index("--subsamples") + 1 else "1" for i, a in enumerate(base)]
+    assert main([*one, "--checkpoints", str(tmp_path), "--out", str(tmp_path / "r3")]) == 1
+    assert "--subsamples" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "script, args",
+    [
+        ("training_dynamics.py", ["--seeds", "0", "--epochs", "0", "1", "2", "--resolution", "3", "--subsamples", "0",
+                                  "--n-hvp", "3", "--tol", "1e-1"]),
+        ("pretraining_dynamics.py", ["--seeds", "0", "--steps", "0", "10", "20", "--width", "8", "--layers", "1",
+                                     "--seq", "16", "--n-eval", "16", "--batch", "8", "--resolution", "3",
+                                     "--subsamples", "0", "--n-hvp", "3", "--tol", "1e-1"]),
+    ],
+)  # fmt: skip
+def test_case_study_scripts_run_at_tiny_size(tmp_path, script, args):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ex = Path(__file__).resolve().parents[1] / "examples" / script
+    proc = subprocess.run([sys.executable, str(ex), *args, "--out", str(tmp_path)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads((tmp_path / "table.json").read_text())
+    assert [r["step"] for r in rows] == ([0, 1, 2] if script == "training_dynamics.py" else [0, 10, 20])
+    assert rows[-1]["loss"] < rows[0]["loss"]  # the checkpoints come from a run that trains
+    assert (tmp_path / "seed0" / "track" / "report.html").exists()
