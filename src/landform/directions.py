@@ -118,7 +118,9 @@ def _normalize(objective: Objective, vec: torch.Tensor, normalization: str | Non
     return out
 
 
-def random_directions(objective: Objective, n: int, *, seed: int = 0, normalization: str | None = None) -> Directions:
+def random_directions(
+    objective: Objective, n: int, *, seed: int = 0, normalization: str | None = None, params: Any = None
+) -> Directions:
     """Reproducible random directions.
 
     Gaussian vectors drawn on the CPU in float64 from ``torch.Generator().manual_seed(seed)`` (so the same
@@ -139,6 +141,9 @@ def random_directions(objective: Objective, n: int, *, seed: int = 0, normalizat
         the norm of that tensor (biases included; landscaper's current source). ``"numel"``: each tensor block
         scaled to norm ``sqrt(numel)`` (landscaper 1.3.1's release). Normalised directions are no longer orthonormal; their
         norms are recorded in the metadata.
+    params : optional
+        Parameter names, glob patterns or modules (:func:`landform.curvature.param_block`): the directions
+        are drawn in that block only and are zero elsewhere (then ``n`` must be below the block's size).
 
     Returns
     -------
@@ -156,18 +161,21 @@ def random_directions(objective: Objective, n: int, *, seed: int = 0, normalizat
     True
     """
     from ._validation import check_choice, check_int, check_objective
+    from .curvature import param_block
 
     check_objective("objective", objective)
-    P = objective.num_params
+    block = param_block(objective, params)
+    P = block.size
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 or n >= P:
-        raise InputError(f"n: expected an integer with 1 <= n < P={P} (the number of trainable parameters), got {n!r}.")
+        where = "the number of trainable parameters" if block.is_full else "the size of the params block"
+        raise InputError(f"n: expected an integer with 1 <= n < P={P} ({where}), got {n!r}.")
     check_int("seed", seed, minimum=0)
     check_choice("normalization", normalization, NORMALIZATIONS)
     gen = torch.Generator().manual_seed(int(seed))
     g = torch.randn(P, int(n), generator=gen, dtype=torch.float64)
     q, r = torch.linalg.qr(g)
     q = q * torch.sign(torch.diagonal(r))[None, :]  # unique QR: deterministic signs
-    vecs = q.T.contiguous()
+    vecs = block.embed(q.T.contiguous().to(block.index.device))
     if normalization is not None:
         vecs = torch.stack([_normalize(objective, v, normalization) for v in vecs])
         if not torch.isfinite(vecs).all():
@@ -178,7 +186,8 @@ def random_directions(objective: Objective, n: int, *, seed: int = 0, normalizat
                 "parameters do; check the weights for NaN/inf (or use normalization=None)."
             )
     vecs = vecs.to(device=objective.device, dtype=objective.dtype)
-    return Directions(vecs, kind="random", normalization=normalization, seed=int(seed))
+    extra = {} if params is None else {"params": list(block.names)}
+    return Directions(vecs, kind="random", normalization=normalization, seed=int(seed), extra=extra)
 
 
 def as_directions(objective: Objective, directions: Any, n: int | None = None) -> Directions:

@@ -188,6 +188,7 @@ def grid_landscape(
     progress: bool | None = None,
     provenance: dict[str, Any] | None = None,
     compile: bool | str = False,
+    metrics: dict[str, Any] | None = None,
 ) -> Landscape:
     """Loss of ``objective`` on a regular grid in the span of ``directions``.
 
@@ -227,6 +228,11 @@ def grid_landscape(
         to float32 rounding). ``"auto"`` compiles only when the grid is large enough to pay back the compile
         time: when ``points x t_loss x (1 - COMPILE_SPEEDUP) > 2 x COMPILE_SECONDS``, with ``t_loss`` the time
         of the centre's loss (constants measured by ``benchmarks/compile.py``; never under torch.distributed).
+    metrics : dict of str to callable, optional
+        Extra functions ``fn(outputs, targets)`` returning a batch mean (such as
+        :func:`landform.pointmetrics.accuracy`), evaluated in the same forward pass as the loss at every point
+        and stored as ``ls.metrics[name]`` (batch-size weighted like the loss). Points are then evaluated one
+        at a time (the loop path, not compiled). Their names and code are part of a store's fingerprint.
 
     Returns
     -------
@@ -245,8 +251,10 @@ def grid_landscape(
     True
     """
     from ._validation import check_int, check_objective
+    from .pointmetrics import check_metrics, loss_and_metrics, metrics_fingerprint
 
     check_objective("objective", objective)
+    metrics = check_metrics(metrics)
     d = as_directions(objective, directions)
     n = d.n
     span, geometry = resolve_span(objective, d, span, span_units)
@@ -272,13 +280,20 @@ def grid_landscape(
         raise InputError(f"compile: expected False, True or 'auto', got {compile!r}.")
     t_start = time.perf_counter()
     _pin_stored_batch_mode(objective, out)
-    center = float(objective.loss_batch(objective.theta0[None])[0])  # NaN kept: the grid flags it
+    if metrics:
+        c_loss, _ = loss_and_metrics(objective, objective.theta0[None], metrics)  # checks them early
+        center = float(c_loss[0])
+    else:
+        center = float(objective.loss_batch(objective.theta0[None])[0])  # NaN kept: the grid flags it
     t_loss = time.perf_counter() - t_start
-    use_compile = compile is True or (
-        compile == "auto"
-        and _dist()[1] == 1
-        and objective._private is not None
-        and total * t_loss * (1 - COMPILE_SPEEDUP) > 2 * COMPILE_SECONDS
+    use_compile = not metrics and (
+        compile is True
+        or (
+            compile == "auto"
+            and _dist()[1] == 1
+            and objective._private is not None
+            and total * t_loss * (1 - COMPILE_SPEEDUP) > 2 * COMPILE_SECONDS
+        )
     )
     if use_compile and not objective.is_compiled:
         objective = objective.compiled()
@@ -294,12 +309,17 @@ def grid_landscape(
         "geometry": geometry,
         **(provenance or {}),
     }
-    template = Landscape(np.full(shape, np.nan), axes, d.metadata(), center, prov, np.zeros(shape, bool))
+    template = Landscape(
+        np.full(shape, np.nan), axes, d.metadata(), center, prov, np.zeros(shape, bool),
+        {k: np.full(shape, np.nan) for k in metrics},
+    )
     rank, world = _dist()
     data_parallel = objective.data_parallel
     store = None
     done: set[int] = set()
     fp = fingerprint(objective, d, axes) if (out is not None or world > 1) else None
+    if fp is not None and metrics:
+        fp = {**fp, "metrics": metrics_fingerprint(metrics)}  # names and code of the per-point metrics
     if world > 1:
         _check_ranks_agree(fp, world)
     if out is not None:
@@ -315,9 +335,12 @@ def grid_landscape(
         chunk = int(chunk_points)
     n_chunks = -(-total // chunk)
     flat = np.full(total, np.nan)
+    mflat = np.full((total, len(metrics)), np.nan)
     if store is not None and done:
         prev, ev = store._assemble()
         flat[ev.ravel()] = prev.ravel()[ev.ravel()]
+        if metrics:
+            mflat[ev.ravel()] = store._assemble_metrics(len(metrics)).reshape(len(metrics), -1).T[ev.ravel()]
     todo = [i for i in range(n_chunks) if i not in done]
     done_points = total - sum(min(total, (i + 1) * chunk) - i * chunk for i in todo)
     # grid-parallel: ranks take disjoint chunks; data-parallel: every rank evaluates every point on its data shard
@@ -343,21 +366,30 @@ def grid_landscape(
             for g0 in range(0, hi - lo, group):
                 A = torch.as_tensor(coords[g0 : g0 + group], dtype=objective.dtype, device=objective.device)
                 thetas = theta0[None, :] + A @ D
-                vals[g0 : g0 + A.shape[0]] = objective.loss_batch(thetas).numpy()
+                if metrics:
+                    lv, mv = loss_and_metrics(objective, thetas, metrics)
+                    vals[g0 : g0 + A.shape[0]] = lv
+                    mflat[lo + g0 : lo + g0 + A.shape[0]] = np.stack([mv[k] for k in metrics], axis=1)
+                else:
+                    vals[g0 : g0 + A.shape[0]] = objective.loss_batch(thetas).numpy()
                 bar.update(A.shape[0] * (world if not data_parallel else 1))
             flat[lo:hi] = vals
             if writer:
-                store.write_chunk(ci, vals)
+                store.write_chunk(ci, vals, mflat[lo:hi] if metrics else None)
     finally:
         bar.close()
     if world > 1 and not data_parallel:
         import torch.distributed as dist
 
         parts: list[Any] = [None] * world
-        dist.all_gather_object(parts, {ci: flat[ci * chunk : min(total, (ci + 1) * chunk)] for ci in mine})
+        dist.all_gather_object(
+            parts, {ci: (flat[ci * chunk : min(total, (ci + 1) * chunk)], mflat[ci * chunk : min(total, (ci + 1) * chunk)])
+                    for ci in mine}
+        )
         for part in parts:
-            for ci, vals in part.items():
+            for ci, (vals, mvals) in part.items():
                 flat[ci * chunk : ci * chunk + len(vals)] = vals
+                mflat[ci * chunk : ci * chunk + len(vals)] = mvals
     values = flat.reshape(shape)
     prov["timings"] = {
         "evaluate_s": time.perf_counter() - t_eval,
@@ -367,9 +399,10 @@ def grid_landscape(
         "peak_rss_mb": _peak_rss_mb(),
         "parallel": "data" if data_parallel else ("grid" if world > 1 else None),
     }
-    prov["batch_mode"] = objective.resolved_batch_mode
+    prov["batch_mode"] = "loop" if metrics else objective.resolved_batch_mode
     prov["compiled"] = objective.is_compiled
-    ls = Landscape(values, axes, d.metadata(), center, prov)
+    ms = {k: mflat[:, j].reshape(shape) for j, k in enumerate(metrics)}
+    ls = Landscape(values, axes, d.metadata(), center, prov, metrics=ms)
     n_bad = ls.n_nonfinite
     if n_bad:
         warnings.warn(

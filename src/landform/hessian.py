@@ -11,12 +11,14 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from scipy.linalg import eigh_tridiagonal
 
 from ._validation import check_choice, check_finite_scalar, check_finite_tensor, check_float, check_int, check_objective
+from .curvature import CurvatureOperator, ParamBlock, param_block
 from .directions import Directions, _normalize
 from .errors import InputError
 from .objective import Objective
@@ -110,6 +112,19 @@ def _hvp_operator(objective: Objective, mode: str, counter: list[int]) -> Callab
     return matvec
 
 
+def _operator(
+    objective: Objective, mode: str, counter: list[int], curvature: str, params: Any
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], ParamBlock]:
+    """The curvature operator on a parameter block (:mod:`landform.curvature`), counting its products."""
+    op = CurvatureOperator(objective, curvature, params, mode=mode)
+
+    def matvec(v: torch.Tensor) -> torch.Tensor:
+        counter[0] += 1
+        return op(v)
+
+    return matvec, op.block
+
+
 def lanczos(
     matvec: Callable[[torch.Tensor], torch.Tensor],
     v0: torch.Tensor,
@@ -187,6 +202,8 @@ def hessian_eigenpairs(
     seed: int = 0,
     max_hvp: int | None = None,
     mode: str = "rev",
+    curvature: str = "hessian",
+    params: Any = None,
 ) -> Eigenpairs:
     """Top-k Hessian eigenpairs of the dataset loss by Lanczos with full reorthogonalisation.
 
@@ -209,6 +226,13 @@ def hessian_eigenpairs(
         free memory is refused with the largest one that fits.
     mode : {"rev", "fwd"}
         HVP mode (see :meth:`Objective.hvp`).
+    curvature : {"hessian", "ggn", "ef"}
+        The operator: the Hessian, the generalised Gauss-Newton matrix or the empirical Fisher
+        (:mod:`landform.curvature`). Each product costs about one HVP.
+    params : optional
+        Parameter names, glob patterns or modules (:func:`landform.curvature.param_block`): the eigenpairs of
+        the operator's block on those parameters. ``k`` must be below the block's size; the vectors are
+        returned over all P parameters, zero outside the block.
 
     Returns
     -------
@@ -225,11 +249,12 @@ def hessian_eigenpairs(
     True
     """
     check_objective("objective", objective)
-    P = objective.num_params
+    counter = [0]
+    matvec, block = _operator(objective, mode, counter, curvature, params)
+    P = block.size
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 or k >= P:
-        raise InputError(
-            f"k: expected an integer with 1 <= k < P={P} (the number of trainable parameters), got {k!r}."
-        )
+        where = "the number of trainable parameters" if block.is_full else "parameters in the params block"
+        raise InputError(f"k: expected an integer with 1 <= k < P={P} ({where}), got {k!r}.")
     check_choice("which", which, ("LA", "LM", "SA"))
     tol = check_float("tol", tol, minimum=0.0, strict_minimum=True)
     check_int("seed", seed, minimum=0)
@@ -242,8 +267,6 @@ def hessian_eigenpairs(
     if max_hvp is None:
         budget = _fit_budget(P, budget, objective.device)
     basis_dtype = _basis_dtype(P, budget, objective.device)
-    counter = [0]
-    matvec = _hvp_operator(objective, mode, counter)
     gen = torch.Generator().manual_seed(int(seed))
     v0 = torch.randn(P, generator=gen, dtype=torch.float64).to(objective.device)
     checks = [0]
@@ -287,7 +310,7 @@ def hessian_eigenpairs(
         )
     return Eigenpairs(
         values=vals.copy(),
-        vectors=vecs.to(objective.dtype),
+        vectors=block.embed(vecs.to(objective.dtype)),
         residuals=res,
         n_hvp=n_hvp,
         n_hvp_check=n_check,
@@ -363,7 +386,14 @@ def _rademacher(gen: torch.Generator, shape: tuple[int, ...], device: torch.devi
 
 
 def hessian_trace(
-    objective: Objective, *, method: str = "hutch++", n_hvp: int = 99, seed: int = 0, mode: str = "rev"
+    objective: Objective,
+    *,
+    method: str = "hutch++",
+    n_hvp: int = 99,
+    seed: int = 0,
+    mode: str = "rev",
+    curvature: str = "hessian",
+    params: Any = None,
 ) -> TraceEstimate:
     """Stochastic estimate of ``tr(H)`` with a standard error.
 
@@ -371,7 +401,8 @@ def hessian_trace(
     sqrt(n). ``"hutch++"`` (Meyer et al. 2021): a third of the budget sketches ``H S``, a third takes the
     exact trace on its range ``Q``, a third runs Hutchinson on the deflated ``(I - QQ^T) H (I - QQ^T)``;
     the standard error is that last part's. Hutch++ wins when the spectrum has a few large eigenvalues
-    (the usual case for trained networks); see ``benchmarks/hessian.py``.
+    (the usual case for trained networks); see ``benchmarks/hessian.py``. ``curvature`` and ``params`` pick
+    the operator and its parameter block as in :func:`hessian_eigenpairs` (the trace of that block).
 
     Examples
     --------
@@ -389,9 +420,9 @@ def hessian_trace(
     check_choice("mode", mode, ("rev", "fwd"))
     n_hvp = _check_budget("n_hvp", n_hvp, 2 if method == "hutchinson" else 3)
     counter = [0]
-    matvec = _hvp_operator(objective, mode, counter)
+    matvec, block = _operator(objective, mode, counter, curvature, params)
     gen = torch.Generator().manual_seed(int(seed))
-    P = objective.num_params
+    P = block.size
     dev = objective.device
     if method == "hutchinson":
         samples = []
@@ -428,12 +459,15 @@ def hessian_density(
     sigma: float | None = None,
     n_grid: int = 1000,
     mode: str = "rev",
+    curvature: str = "hessian",
+    params: Any = None,
 ) -> SpectralDensity:
     """Spectral density of the Hessian by stochastic Lanczos quadrature.
 
     Each of ``n_probes`` Rademacher probes (normalised) runs ``n_steps`` Lanczos steps; the Ritz values are
     quadrature nodes and the squared first components of the Ritz vectors their weights. The smoothed
     density uses a Gaussian of width ``sigma`` (default 1% of the node range) and integrates to 1.
+    ``curvature`` and ``params`` pick the operator and its block as in :func:`hessian_eigenpairs`.
 
     Examples
     --------
@@ -453,9 +487,9 @@ def hessian_density(
     if sigma is not None:
         sigma = check_float("sigma", sigma, minimum=0.0, strict_minimum=True)
     counter = [0]
-    matvec = _hvp_operator(objective, mode, counter)
+    matvec, block = _operator(objective, mode, counter, curvature, params)
     gen = torch.Generator().manual_seed(int(seed))
-    P = objective.num_params
+    P = block.size
     steps = min(n_steps, P)
     nodes = np.zeros((n_probes, steps))
     weights = np.zeros((n_probes, steps))
@@ -493,18 +527,24 @@ def hessian_directions(
     normalization: str | None = None,
     max_hvp: int | None = None,
     mode: str = "rev",
+    curvature: str = "hessian",
+    params: Any = None,
 ) -> Directions:
     """Directions along the top-n Hessian eigenvectors, for :func:`landform.grid_landscape`.
 
     The directions are the unit, orthogonal eigenvectors, so an axis coordinate is a distance in parameter
     space; their eigenvalues, residuals and HVP count are in the metadata. ``normalization="layer"`` or
     ``"numel"`` reproduces the reference package's per-tensor rescaling (current source / 1.3.1 release; it
-    tilts the subspace) for comparisons with it (see :mod:`landform.geometry`).
+    tilts the subspace) for comparisons with it (see :mod:`landform.geometry`). ``curvature`` and ``params``
+    pick the operator and its block as in :func:`hessian_eigenpairs`; the directions are zero outside the
+    block, and both are recorded in the metadata.
     """
     from .directions import NORMALIZATIONS
 
     check_choice("normalization", normalization, NORMALIZATIONS)
-    ep = hessian_eigenpairs(objective, n, which=which, tol=tol, seed=seed, max_hvp=max_hvp, mode=mode)
+    ep = hessian_eigenpairs(
+        objective, n, which=which, tol=tol, seed=seed, max_hvp=max_hvp, mode=mode, curvature=curvature, params=params
+    )
     vecs = ep.vectors
     if normalization is not None:
         vecs = torch.stack([_normalize(objective, v.double(), normalization) for v in vecs]).to(objective.dtype)
@@ -518,5 +558,7 @@ def hessian_directions(
             "which": which,
             "residuals": [float(r) for r in ep.residuals],
             "n_hvp": ep.n_hvp,
+            **({} if curvature == "hessian" else {"curvature": curvature}),
+            **({} if params is None else {"params": list(param_block(objective, params).names)}),
         },
     )

@@ -154,6 +154,9 @@ class Landscape:
         data (:func:`landform.progressive_landscape`); None for exact full-data values.
     data_fraction : float
         Fraction of the data's samples behind the values (1.0 for a full-data landscape).
+    metrics : dict of str to numpy.ndarray
+        Extra per-point metrics recorded in the same forward passes as the loss (``grid_landscape(...,
+        metrics=...)``), each of the shape of ``values``; empty when none were asked for.
     """
 
     values: np.ndarray
@@ -164,6 +167,7 @@ class Landscape:
     evaluated: np.ndarray | None = None
     stderr: np.ndarray | None = None
     data_fraction: float = 1.0
+    metrics: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         values = np.asarray(self.values, dtype=np.float64)
@@ -186,6 +190,11 @@ class Landscape:
         if not 0.0 < frac <= 1.0:
             raise InputError(f"Landscape: data_fraction must be in (0, 1], got {frac}.")
         object.__setattr__(self, "data_fraction", frac)
+        metrics = {str(k): np.asarray(v, dtype=np.float64) for k, v in (self.metrics or {}).items()}
+        for k, v in metrics.items():
+            if v.shape != values.shape:
+                raise InputError(f"Landscape: metric {k!r} has shape {v.shape}, the values {values.shape}.")
+        object.__setattr__(self, "metrics", metrics)
 
     # ------------------------------------------------------------------ shape and flags
     @property
@@ -346,6 +355,7 @@ def landscape_meta(
         "chunk_points": chunk_points,
         "complete": complete,
         **({"data_fraction": ls.data_fraction} if ls.data_fraction != 1.0 or ls.stderr is not None else {}),
+        **({"metrics": list(ls.metrics)} if ls.metrics else {}),
     }
 
 
@@ -376,6 +386,7 @@ def save_landscape(ls: Landscape, path: str | os.PathLike) -> None:
     if path.exists() and any(path.iterdir()) and not (path / META).exists():
         raise StoreError(f"{path}: a non-empty directory that is not a landform landscape; refusing to write there.")
     atomic_save_npy(path / "values.npy", ls.values)
+    save_metrics(path, ls)
     if ls.evaluated is not None:
         atomic_save_npy(path / "evaluated.npy", ls.evaluated)
     elif (path / "evaluated.npy").exists():
@@ -424,7 +435,51 @@ def _load_grid(path: Path) -> Landscape:
         evaluated=evaluated,
         stderr=stderr,
         data_fraction=float(meta.get("data_fraction", 1.0)),
+        metrics=_load_metrics(path, meta, shape),
     )
+
+
+def save_metrics(path: Path, ls: Landscape) -> None:
+    """Write ``metrics.npy`` (m, *shape) for a landscape with per-point metrics (remove a stale one otherwise)."""
+    path = Path(path)
+    if ls.metrics:
+        atomic_save_npy(path / "metrics.npy", np.stack([ls.metrics[k] for k in ls.metrics]))
+    elif (path / "metrics.npy").exists():
+        (path / "metrics.npy").unlink()
+
+
+def _load_metrics(path: Path, meta: dict[str, Any], shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    names = list(meta.get("metrics", []))
+    if not names:
+        return {}
+    if (path / "metrics.npy").exists():
+        arr = np.load(path / "metrics.npy", allow_pickle=False)
+    else:
+        arr = assemble_metric_chunks(path, meta, len(names))
+    if arr.shape != (len(names), *shape):
+        raise StoreError(f"{path}/metrics.npy: shape {arr.shape}, expected {(len(names), *shape)}; the store is corrupt.")
+    return dict(zip(names, arr, strict=True))
+
+
+def assemble_metric_chunks(path: Path, meta: dict[str, Any], m: int) -> np.ndarray:
+    """(m, *shape) metric values of an unfinished grid store's chunks (NaN where missing)."""
+    path = Path(path)
+    shape = tuple(int(s) for s in meta["shape"])
+    chunk_points = int(meta["chunk_points"])
+    flat = np.full((int(np.prod(shape)), m), np.nan)
+    for i in sorted(done_chunks(path)):
+        lo, hi = _chunk_range(shape, chunk_points, i)
+        try:
+            arr = np.load(path / "chunks" / f"m{i:08d}.npy", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise StoreError(
+                f"{path}: metrics of chunk {i} are missing or corrupt ({exc}); delete c{i:08d}.npy to recompute "
+                "that chunk."
+            ) from exc
+        if arr.shape != (hi - lo, m):
+            raise StoreError(f"{path}: metrics of chunk {i} have shape {arr.shape}, expected {(hi - lo, m)}.")
+        flat[lo:hi] = arr
+    return np.moveaxis(flat, 1, 0).reshape(m, *shape)
 
 
 
@@ -470,13 +525,14 @@ def assemble_chunks(path: Path, meta: dict[str, Any]) -> tuple[np.ndarray, np.nd
 @dataclass(frozen=True, eq=False)
 class ScatteredLandscape:
     """Loss values at scattered points of a subspace: ``values[i]`` is the loss at
-    ``theta0 + sum_j points[i, j] * d_j``."""
+    ``theta0 + sum_j points[i, j] * d_j``; ``metrics[name][i]`` an extra metric recorded there."""
 
     values: np.ndarray
     points: np.ndarray
     directions: dict[str, Any] = field(default_factory=dict)
     center_value: float = float("nan")
     provenance: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def ndim(self) -> int:
@@ -505,15 +561,19 @@ class ScatteredLandscape:
             "directions": self.directions,
             "center_value": self.center_value,
             "provenance": self.provenance,
+            **({"metrics": list(self.metrics)} if self.metrics else {}),
         }
-        _write_npz(path, meta, values=self.values, points=self.points)
+        extra = {"metrics": np.stack([self.metrics[k] for k in self.metrics])} if self.metrics else {}
+        _write_npz(path, meta, values=self.values, points=self.points, **extra)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ScatteredLandscape:
         """Read a scattered landscape written by :meth:`save`."""
         meta, z = _read_npz(path, SCATTERED_FORMAT, SCATTERED_SCHEMA_VERSION, ("values", "points"))
+        names = meta.get("metrics", [])
+        metrics = dict(zip(names, z["metrics"], strict=True)) if names else {}
         return cls(z["values"], z["points"], meta.get("directions", {}), meta.get("center_value", float("nan")),
-                   meta.get("provenance", {}))
+                   meta.get("provenance", {}), metrics)
 
 
 

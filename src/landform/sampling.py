@@ -107,15 +107,24 @@ def _eval_coords(objective: Objective, D: torch.Tensor, coords: np.ndarray) -> n
 
 
 def scattered_landscape(
-    objective: Objective, directions: Any, points: np.ndarray, *, span_units: str = "absolute"
+    objective: Objective,
+    directions: Any,
+    points: np.ndarray,
+    *,
+    span_units: str = "absolute",
+    metrics: dict[str, Any] | None = None,
 ) -> ScatteredLandscape:
     """Loss at scattered ``points`` (N, n) of the subspace spanned by ``directions`` (n of them).
 
     ``span_units="relative"`` reads the points as fractions of ``||theta0||`` (column i is multiplied by
     ``||theta0|| / ||d_i||``; see :mod:`landform.geometry`); the result's ``points`` are the coefficients.
+    ``metrics`` records extra per-point functions of ``(outputs, targets)`` in the same forward passes, as in
+    :func:`landform.grid_landscape`.
     """
     from .geometry import as_absolute, resolve_span
+    from .pointmetrics import check_metrics, loss_and_metrics
 
+    metrics = check_metrics(metrics)
     d = as_directions(objective, directions)
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != d.n:
@@ -126,14 +135,28 @@ def scattered_landscape(
     geometry["span"] = None
     points = as_absolute(points, objective, d, span_units)
     t0 = time.perf_counter()
-    vals = _eval_coords(objective, d.vectors, points)
+    ms: dict[str, np.ndarray] = {}
+    if metrics:
+        loss_and_metrics(objective, objective.theta0[None], metrics)  # a bad metric fails before the run
+        vals, ms = np.empty(len(points)), {k: np.empty(len(points)) for k in metrics}
+        group = max(1, objective.points_per_chunk)
+        for g0 in range(0, len(points), group):
+            A = torch.as_tensor(points[g0 : g0 + group], dtype=objective.dtype, device=objective.device)
+            lv, mv = loss_and_metrics(objective, objective.theta0[None, :] + A @ d.vectors, metrics)
+            vals[g0 : g0 + len(lv)] = lv
+            for k in metrics:
+                ms[k][g0 : g0 + len(lv)] = mv[k]
+    else:
+        vals = _eval_coords(objective, d.vectors, points)
     prov = {
         "num_params": objective.num_params,
         "num_samples": objective.num_samples,
         "timings": {"evaluate_s": time.perf_counter() - t0},
         "geometry": geometry,
     }
-    return ScatteredLandscape(vals, points, d.metadata(), float(objective.loss_batch(objective.theta0[None])[0]), prov)
+    return ScatteredLandscape(
+        vals, points, d.metadata(), float(objective.loss_batch(objective.theta0[None])[0]), prov, ms
+    )
 
 
 def _signature(values: np.ndarray, points: np.ndarray, k: int | None, frac: float):

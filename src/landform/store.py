@@ -11,6 +11,9 @@ A landscape is a directory::
     evaluated.npy      bool mask (only for a landscape saved incomplete)
     chunks/c%08d.npy   while a run is in progress: float64 values of flat points
                        [i * chunk_points, (i + 1) * chunk_points) in C order
+    metrics.npy        float64 (m, *shape): the per-point metrics named by ``"metrics": [names]`` in
+                       landscape.json (only when metrics were recorded; stores without them load as before)
+    chunks/m%08d.npy   while in progress: float64 (points, m) metric values of chunk i, written before c%08d
 
 Every file is written to a temporary name in the same directory, flushed to disk and renamed over the
 final name (``os.replace`` is atomic on POSIX), so a reader never sees half a file and a run killed at
@@ -41,6 +44,7 @@ from .results import (
     SCHEMA_VERSION,
     Landscape,
     assemble_chunks,
+    assemble_metric_chunks,
     atomic_save_npy,
     atomic_write_bytes,
     atomic_write_json,
@@ -49,6 +53,7 @@ from .results import (
     load_landscape,
     read_landscape_meta,
     save_landscape,
+    save_metrics,
 )
 
 __all__ = [
@@ -198,19 +203,26 @@ class GridStore:
     def done_chunks(self) -> set[int]:
         return done_chunks(self.path)
 
-    def write_chunk(self, i: int, values: np.ndarray) -> None:
+    def write_chunk(self, i: int, values: np.ndarray, metrics: np.ndarray | None = None) -> None:
+        """Write chunk ``i``'s values (and first its (points, m) metrics, so a chunk on disk has both)."""
         lo, hi = self.chunk_range(i)
         values = np.asarray(values, dtype=np.float64)
         if values.shape != (hi - lo,):
             raise StoreError(f"chunk {i}: expected {hi - lo} values, got {values.shape}.")
+        if metrics is not None:
+            atomic_save_npy(self.path / "chunks" / f"m{i:08d}.npy", np.asarray(metrics, dtype=np.float64))
         atomic_save_npy(self.path / "chunks" / f"c{i:08d}.npy", values)
 
     def _assemble(self) -> tuple[np.ndarray, np.ndarray]:
         return assemble_chunks(self.path, self.meta)
 
+    def _assemble_metrics(self, m: int) -> np.ndarray:
+        return assemble_metric_chunks(self.path, self.meta, m)
+
     def finalize(self, ls: Landscape) -> None:
         """Write the complete values, mark the store complete, and remove the chunk files."""
         atomic_save_npy(self.path / "values.npy", ls.values)
+        save_metrics(self.path, ls)
         meta = landscape_meta(ls, fingerprint=self.meta["fingerprint"], chunk_points=self.chunk_points, complete=True)
         atomic_write_json(self.path / META, meta)
         self.meta = meta

@@ -4,6 +4,7 @@ numpy, scipy and numba only: this subpackage never imports torch (a test checks 
 can be analysed anywhere.
 """
 
+from .basins import BasinStatistics, basin_statistics
 from .graph import grid_offsets, knn_graph
 from .merge_tree import MergeTree, merge_tree, simplify
 from .persistence import barcode, pairs_from_tree, persistence, persistence_range
@@ -25,4 +26,6 @@ __all__ = [
     "landscape_profile",
     "grid_offsets",
     "knn_graph",
+    "basin_statistics",
+    "BasinStatistics",
 ]

@@ -1,0 +1,414 @@
+"""Curvature operators other than the Hessian, and parameter blocks.
+
+An operator here is a function ``v -> C v`` on flat vectors, never a matrix:
+
+- ``"hessian"``: ``H v`` of the dataset loss (:meth:`Objective.hvp`).
+- ``"ggn"``: the generalised Gauss-Newton matrix ``G = sum_b w_b J_b^T H_out,b J_b`` (``J_b`` the Jacobian of
+  the model's outputs on batch ``b`` with respect to the parameters, ``H_out,b`` the Hessian of the batch loss
+  in those outputs, ``w_b = n_b / N`` the weights :class:`~landform.Objective` gives batches). For a loss that is
+  the mean of per-sample losses this is ``(1/N) sum_i J_i^T H_out,i J_i``. One product costs a jvp through the
+  model, a product with ``H_out`` by autograd in the outputs (exact for any loss of the outputs: cross-entropy,
+  MSE, ...), and a vjp.
+- ``"ef"``: the empirical Fisher ``EF = (1/N) sum_i g_i g_i^T``, ``g_i`` the gradient of sample ``i``'s loss
+  ``loss_fn(model(x_i), y_i)``. Defined only when the batch loss is the mean of the per-sample losses (checked
+  on the first batch). The per-sample losses are vectorised over samples with :func:`torch.func.vmap` where
+  the model allows it (else a loop); ``EF v`` is then a jvp (``s_i = g_i . v``) and a vjp (``sum_i s_i g_i``),
+  or, when the per-sample gradients fit in ``cache_mb``, two products with the cached (N, P) matrix of them.
+
+A parameter block (``params=``) restricts any of them to the coordinates of some parameter tensors: the
+operator ``C[S, S]`` on the block, whose vectors are zero outside it when embedded in the full space.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils._pytree import tree_flatten, tree_unflatten
+
+from .errors import InputError, LandformError, NonFiniteError
+from .objective import Objective, _Batch, _eval_mode, _math_attention
+
+__all__ = ["CURVATURES", "ParamBlock", "CurvatureOperator", "param_block", "curvature_operator"]
+
+CURVATURES = ("hessian", "ggn", "ef")
+
+
+@dataclass(frozen=True, eq=False)
+class ParamBlock:
+    """A subset of an objective's trainable parameter tensors.
+
+    Attributes
+    ----------
+    names : tuple of str
+        The parameter names in the block, in the objective's order.
+    index : torch.Tensor of int64, shape (p,)
+        Positions of the block's scalars in the flat (P,) vector, increasing.
+    total : int
+        ``P``, the size of the full flat vector.
+    """
+
+    names: tuple[str, ...]
+    index: torch.Tensor
+    total: int
+
+    @property
+    def size(self) -> int:
+        return int(self.index.numel())
+
+    @property
+    def is_full(self) -> bool:
+        return self.size == self.total
+
+    def restrict(self, full: torch.Tensor) -> torch.Tensor:
+        """The block's entries of one (P,) vector or of the rows of a (k, P) matrix."""
+        return full if self.is_full else full[..., self.index]
+
+    def embed(self, part: torch.Tensor) -> torch.Tensor:
+        """A (p,) or (k, p) block vector as (P,) or (k, P), zero outside the block."""
+        if self.is_full:
+            return part
+        out = part.new_zeros((*part.shape[:-1], self.total))
+        out[..., self.index] = part
+        return out
+
+
+def _available(names: Iterable[str], k: int = 8) -> str:
+    names = list(names)
+    shown = ", ".join(repr(n) for n in names[:k])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > k else "")
+
+
+def param_block(objective: Objective, params: Any = None) -> ParamBlock:
+    """Resolve ``params`` to a :class:`ParamBlock` of ``objective``'s trainable parameters.
+
+    Parameters
+    ----------
+    objective : Objective
+    params : None, str, torch.nn.Module, or a list of them
+        ``None``: every trainable parameter. A string is a parameter name or an :mod:`fnmatch` glob pattern
+        (``"conv*"``, ``"layers.0.*"``); a module selects its trainable parameters (it must be a sub-module of
+        the objective's model). Every item must select at least one parameter.
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1))
+    >>> obj = Objective(model, (torch.randn(4, 3), torch.randn(4, 1)), torch.nn.functional.mse_loss)
+    >>> b = param_block(obj, ["1.*"])
+    >>> b.names, b.size
+    (('1.weight', '1.bias'), 3)
+    """
+    layout = objective.layout
+    total = layout.size
+    if params is None:
+        return ParamBlock(layout.names, torch.arange(total, device=objective.device), total)
+    items = [params] if isinstance(params, (str, torch.nn.Module)) else params
+    try:
+        items = list(items)
+    except TypeError:
+        raise InputError(
+            f"params: expected None, a parameter name or glob pattern, a module, or a list of them; got "
+            f"{type(params).__name__}."
+        ) from None
+    if not items:
+        raise InputError("params: the list is empty; pass None for all parameters or name some, e.g. ['fc.*'].")
+    chosen: set[str] = set()
+    by_id = {}
+    for n, p in objective.model.named_parameters():
+        by_id.setdefault(id(p), n)
+    trainable = set(layout.names)
+    for item in items:
+        if isinstance(item, torch.nn.Module):
+            found = {by_id.get(id(p)) for p in item.parameters()} & trainable
+            if not found:
+                raise InputError(
+                    f"params: the module {type(item).__name__} has no trainable parameter of the objective's model "
+                    "(pass a sub-module of that model, or parameter names such as "
+                    f"{_available(layout.names, 4)})."
+                )
+        elif isinstance(item, str):
+            found = {n for n in layout.names if n == item or fnmatch.fnmatchcase(n, item)}
+            if not found:
+                raise InputError(
+                    f"params: {item!r} matches no trainable parameter. Available names: {_available(layout.names)}; "
+                    "glob patterns such as 'fc.*' are accepted."
+                )
+        else:
+            raise InputError(
+                f"params: expected parameter names, glob patterns or modules, got an item of type "
+                f"{type(item).__name__}."
+            )
+        chosen |= found
+    parts = [
+        torch.arange(sl.start, sl.stop) for n, sl in zip(layout.names, layout.blocks(), strict=True) if n in chosen
+    ]
+    names = tuple(n for n in layout.names if n in chosen)
+    return ParamBlock(names, torch.cat(parts).to(objective.device), total)
+
+
+# ---------------------------------------------------------------------------------------------- forward pieces
+def _outputs(objective: Objective, theta: torch.Tensor, batch: _Batch) -> Any:
+    """The model's outputs on ``batch`` at ``theta`` (the same call as the Objective's loss, without the loss)."""
+    loss_fn = objective.loss_fn
+    captured: list[Any] = []
+
+    def grab(out: Any, target: Any) -> torch.Tensor:
+        captured.append(out)
+        return torch.zeros(())
+
+    objective.loss_fn = grab
+    try:
+        objective._call(objective.layout.unflatten(theta), batch)
+    finally:
+        objective.loss_fn = loss_fn
+    return captured[0]
+
+
+def _split(batch: _Batch) -> tuple[list[Any], Any, list[bool]]:
+    leaves, spec = tree_flatten((batch.args, batch.kwargs, batch.target))
+    mapped = [isinstance(x, torch.Tensor) and x.dim() > 0 and x.shape[0] == batch.n for x in leaves]
+    return leaves, spec, mapped
+
+
+def _one_sample_loss(objective: Objective, theta: torch.Tensor, spec: Any, leaves: list[Any]) -> torch.Tensor:
+    args, kwargs, target = tree_unflatten(leaves, spec)
+    return objective._call(objective.layout.unflatten(theta), _Batch(tuple(args), dict(kwargs), target, 1)).reshape(())
+
+
+def _per_sample_losses_fn(
+    objective: Objective, batch: _Batch, use_vmap: bool
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``theta -> (n,)`` losses of each sample of ``batch`` evaluated as a batch of one."""
+    leaves, spec, mapped = _split(batch)
+    rows = [x for x, m in zip(leaves, mapped, strict=True) if m]
+
+    def assemble(picked: Iterable[torch.Tensor]) -> list[Any]:
+        it = iter(picked)
+        return [next(it) if m else x for x, m in zip(leaves, mapped, strict=True)]
+
+    if use_vmap:
+
+        def one(theta: torch.Tensor, *row: torch.Tensor) -> torch.Tensor:
+            return _one_sample_loss(objective, theta, spec, assemble(r.unsqueeze(0) for r in row))
+
+        def losses(theta: torch.Tensor) -> torch.Tensor:
+            return torch.func.vmap(one, in_dims=(None, *([0] * len(rows))))(theta, *rows)
+
+        return losses
+
+    def losses_loop(theta: torch.Tensor) -> torch.Tensor:
+        return torch.stack(
+            [_one_sample_loss(objective, theta, spec, assemble(r[i : i + 1] for r in rows)) for i in range(batch.n)]
+        )
+
+    return losses_loop
+
+
+# ---------------------------------------------------------------------------------------------- the operator
+class CurvatureOperator:
+    """``v -> C[S, S] v`` for a curvature ``C`` of an objective and a parameter block ``S``.
+
+    Call it on a block vector of length ``size`` (any float dtype; the result is float64 on the objective's
+    device). ``n_products`` counts the products so far (each costs about one HVP).
+    """
+
+    def __init__(
+        self,
+        objective: Objective,
+        curvature: str = "hessian",
+        params: Any = None,
+        *,
+        mode: str = "rev",
+        cache_mb: float = 256.0,
+    ) -> None:
+        if curvature not in CURVATURES:
+            raise InputError(f"curvature: expected 'hessian', 'ggn' or 'ef', got {curvature!r}.")
+        if mode not in ("rev", "fwd"):
+            raise InputError(f"mode: expected 'rev' or 'fwd', got {mode!r}.")
+        self.objective = objective
+        self.curvature = curvature
+        self.block = param_block(objective, params)
+        self.mode = mode
+        self.n_products = 0
+        self._use_vmap: bool | None = None
+        self._ef_cache: list[torch.Tensor] | None = None
+        if curvature == "ef":
+            self._check_ef(cache_mb)
+
+    @property
+    def size(self) -> int:
+        return self.block.size
+
+    def __call__(self, v: torch.Tensor) -> torch.Tensor:
+        obj = self.objective
+        if v.shape != (self.size,):
+            raise InputError(f"v: expected shape ({self.size},), got {tuple(v.shape)}.")
+        self.n_products += 1
+        full = self.block.embed(v.to(device=obj.device, dtype=obj.dtype))
+        if self.curvature == "hessian":
+            out = obj.hvp(full, mode=self.mode)
+        else:
+            out = self._ggn(full) if self.curvature == "ggn" else self._ef(full)
+            out = obj._allreduce(out)
+            if not torch.isfinite(out).all():
+                raise NonFiniteError(
+                    f"curvature={self.curvature!r}: the product has {int((~torch.isfinite(out)).sum())} NaN/inf "
+                    "entries; the model's outputs or loss are not finite at this point."
+                )
+        return self.block.restrict(out).to(torch.float64)
+
+    # -------------------------------------------------------------- GGN
+    def _ggn(self, v: torch.Tensor) -> torch.Tensor:
+        obj = self.objective
+        theta = obj.theta0.detach()
+        out = torch.zeros_like(theta)
+        with _eval_mode(obj.model), _math_attention():
+            for batch, w in zip(obj._batches, obj._weights, strict=True):
+                out += self._ggn_batch(theta, v, batch) * w
+        return out
+
+    def _ggn_batch(self, theta: torch.Tensor, v: torch.Tensor, batch: _Batch) -> torch.Tensor:
+        """``J^T H_out J v`` on one batch: one forward pass; ``J v`` by double backward through a dummy
+        cotangent (no forward-mode rules needed, and measured faster here than torch.func.jvp plus a second
+        forward for the vjp), then ``J^T`` by a backward pass through the same graph."""
+        t = theta.clone().requires_grad_(True)
+        zl, zspec = tree_flatten(_outputs(self.objective, t, batch))
+        mask = [isinstance(x, torch.Tensor) and x.requires_grad for x in zl]
+        diff = [x for x, m in zip(zl, mask, strict=True) if m]
+        if not diff:
+            return torch.zeros_like(theta)
+        us = [torch.zeros_like(x, requires_grad=True) for x in diff]
+        (g,) = torch.autograd.grad(diff, t, us, create_graph=True)
+        jv = torch.autograd.grad(g, us, v, allow_unused=True)
+        it = iter(torch.zeros_like(x) if j is None else j for j, x in zip(jv, diff, strict=True))
+        detached = [x.detach() if isinstance(x, torch.Tensor) else x for x in zl]
+        u = [
+            next(it) if m else (torch.zeros_like(x) if isinstance(x, torch.Tensor) else x)
+            for x, m in zip(detached, mask, strict=True)
+        ]
+        hu = tree_flatten(self._loss_hvp_outputs(tree_unflatten(detached, zspec), tree_unflatten(u, zspec), batch))[0]
+        hjv = [h for h, m in zip(hu, mask, strict=True) if m]
+        (out,) = torch.autograd.grad(diff, t, hjv, allow_unused=True)
+        return torch.zeros_like(theta) if out is None else out.detach()
+
+    def _loss_hvp_outputs(self, z: Any, u: Any, batch: _Batch) -> Any:
+        """``H_out u``: the Hessian of the batch loss in the model's outputs times ``u`` (double backward)."""
+        zl, zspec = tree_flatten(z)
+        ul, _ = tree_flatten(u)
+        zs = [x.clone().requires_grad_(True) if x.is_floating_point() else x for x in zl]
+        diff = [x for x in zs if x.requires_grad]
+        loss = self.objective.loss_fn(tree_unflatten(zs, zspec), batch.target).reshape(())
+        if not loss.requires_grad:
+            raise InputError("loss_fn: the loss has no gradient path to the model's outputs (is it detached?).")
+        grads = torch.autograd.grad(loss, diff, create_graph=True)
+        uu = [ui for ui, x in zip(ul, zs, strict=True) if x.requires_grad]
+        if not any(g.requires_grad for g in grads):  # loss linear in the outputs: H_out = 0
+            hu = [torch.zeros_like(x) for x in diff]
+        else:
+            hu = torch.autograd.grad(grads, diff, uu, allow_unused=True)
+            hu = [torch.zeros_like(x) if h is None else h for h, x in zip(hu, diff, strict=True)]
+        it = iter(hu)
+        full = [next(it).detach() if x.requires_grad else torch.zeros_like(x) for x in zs]
+        return tree_unflatten(full, zspec)
+
+    # -------------------------------------------------------------- EF
+    def _losses_fn(self, batch: _Batch) -> Callable[[torch.Tensor], torch.Tensor]:
+        return _per_sample_losses_fn(self.objective, batch, bool(self._use_vmap))
+
+    def _check_ef(self, cache_mb: float) -> None:
+        obj = self.objective
+        batch = obj._batches[0]
+        theta = obj.theta0.detach()
+        with torch.no_grad(), _eval_mode(obj.model):
+            whole = float(obj._batch_loss_theta(theta, batch))
+            per = None
+            try:
+                per = _per_sample_losses_fn(obj, batch, True)(theta)
+                self._use_vmap = True
+            except Exception:  # the model cannot be vmapped over samples: loop
+                self._use_vmap = False
+            if per is None:
+                try:
+                    per = _per_sample_losses_fn(obj, batch, False)(theta)
+                except Exception as exc:
+                    raise LandformError(
+                        f"curvature='ef': loss_fn cannot be evaluated on one sample at a time ({type(exc).__name__}: "
+                        f"{str(exc)[:160]}). The empirical Fisher needs per-sample losses; use curvature='ggn' "
+                        "instead, or a loss_fn that accepts a batch of one."
+                    ) from exc
+        mean = float(per.double().mean())
+        tol = 1e-4 * max(1.0, abs(whole)) if obj.dtype != torch.float64 else 1e-9 * max(1.0, abs(whole))
+        if per.shape != (batch.n,) or not abs(mean - whole) <= tol:
+            raise LandformError(
+                f"curvature='ef': the loss of the first batch ({whole:.6g}) is not the mean of its per-sample losses "
+                f"({mean:.6g}), so the empirical Fisher (mean of per-sample gradient outer products) is undefined for "
+                "this loss_fn. Use a loss that averages per-sample losses (reduction='mean'; no batch-level terms such "
+                "as sum reductions or regularisers computed over the batch), or use curvature='ggn'."
+            )
+        need = obj.num_samples * obj.num_params * 8 / 2**20
+        if need <= cache_mb:
+            with _eval_mode(obj.model), _math_attention():
+                self._ef_cache = [self._jacobian(theta, b).to(torch.float64) for b in obj._batches]
+
+    def _jacobian(self, theta: torch.Tensor, batch: _Batch) -> torch.Tensor:
+        losses = self._losses_fn(batch)
+        try:
+            return torch.func.jacrev(losses)(theta).detach()
+        except (RuntimeError, NotImplementedError):
+            t = theta.clone().requires_grad_(True)
+            per = losses(t)
+            return torch.stack([torch.autograd.grad(per[i], t, retain_graph=True)[0] for i in range(per.numel())])
+
+    def _ef(self, v: torch.Tensor) -> torch.Tensor:
+        obj = self.objective
+        n_total = obj.num_samples
+        if self._ef_cache is not None:
+            vd = v.to(torch.float64)
+            out = sum(Jb.T @ (Jb @ vd) for Jb in self._ef_cache) / n_total
+            return out.to(obj.dtype)
+        theta = obj.theta0.detach()
+        out = torch.zeros_like(theta)
+        with _eval_mode(obj.model), _math_attention():
+            for batch in obj._batches:
+                losses = self._losses_fn(batch)
+                t = theta.clone().requires_grad_(True)
+                per = losses(t)
+                u = torch.zeros_like(per, requires_grad=True)
+                (g,) = torch.autograd.grad(per, t, u, create_graph=True)
+                (s,) = torch.autograd.grad(g, u, v)  # s_i = g_i . v
+                (gs,) = torch.autograd.grad(per, t, s.detach())
+                out += gs.detach()
+        return out / n_total
+
+
+def curvature_operator(
+    objective: Objective, curvature: str = "hessian", params: Any = None, *, mode: str = "rev"
+) -> CurvatureOperator:
+    """The curvature operator ``v -> C v`` restricted to a parameter block (see the module docstring).
+
+    Parameters
+    ----------
+    objective : Objective
+    curvature : {"hessian", "ggn", "ef"}
+        Hessian, generalised Gauss-Newton, or empirical Fisher of the dataset loss.
+    params : optional
+        A parameter block (see :func:`param_block`); default all trainable parameters.
+    mode : {"rev", "fwd"}
+        HVP mode for the Hessian (see :meth:`Objective.hvp`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = torch.nn.Linear(3, 1)
+    >>> x, y = torch.randn(16, 3), torch.randn(16, 1)
+    >>> obj = Objective(model, (x, y), torch.nn.functional.mse_loss)
+    >>> G, H = curvature_operator(obj, "ggn"), curvature_operator(obj, "hessian")
+    >>> v = torch.randn(4, dtype=torch.float64)
+    >>> bool(torch.allclose(G(v), H(v), atol=1e-5))   # a linear model under MSE: GGN == Hessian
+    True
+    """
+    return CurvatureOperator(objective, curvature, params, mode=mode)
