@@ -22,17 +22,28 @@ operator ``C[S, S]`` on the block, whose vectors are zero outside it when embedd
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from .errors import InputError, LandformError, NonFiniteError
 from .objective import Objective, _Batch, _eval_mode, _math_attention
 
-__all__ = ["CURVATURES", "ParamBlock", "CurvatureOperator", "param_block", "curvature_operator"]
+if TYPE_CHECKING:
+    from .eigenmap import EigenvalueMap
+
+__all__ = [
+    "CURVATURES",
+    "ParamBlock",
+    "CurvatureOperator",
+    "param_block",
+    "curvature_operator",
+    "eigenvalue_map",
+]
 
 CURVATURES = ("hessian", "ggn", "ef")
 
@@ -412,3 +423,139 @@ def curvature_operator(
     True
     """
     return CurvatureOperator(objective, curvature, params, mode=mode)
+
+
+def _at(objective: Objective, theta: torch.Tensor) -> Objective:
+    """The same objective (model, data, loss shared, nothing copied) expanded around ``theta`` instead."""
+    new = object.__new__(Objective)
+    new.__dict__.update(objective.__dict__)
+    new.theta0 = theta.detach().to(objective.dtype)
+    return new
+
+
+def eigenvalue_map(
+    objective: Objective,
+    directions: Any,
+    *,
+    span: Any = 1.0,
+    resolution: Any = 5,
+    which: Sequence[str] = ("LA",),
+    curvature: str = "hessian",
+    params: Any = None,
+    tol: float = 1e-3,
+    max_hvp: int = 60,
+    seed: int = 0,
+    verbose: bool = True,
+) -> EigenvalueMap:
+    """The top (``"LA"``) and optionally the bottom (``"SA"``) curvature eigenvalue at every point of a grid.
+
+    At each point ``theta0 + sum_i a_i d_i`` of the grid (:func:`landform.grid_axes`) Lanczos runs on the
+    curvature there (:func:`landform.hessian_eigenpairs` with ``k=1``). The cost is about
+    ``points x len(which) x (Lanczos steps + 1)`` HVPs, at most ``max_hvp + 1`` per eigenvalue; it is printed
+    before the run (as that bound) and after it (as spent), and recorded in ``n_hvp``. Keep the grid coarse
+    (5 x 5 is 25 Lanczos runs per eigenvalue).
+
+    Parameters
+    ----------
+    objective : Objective
+    directions : Directions or (n, P) tensor
+        The landscape's directions.
+    span, resolution
+        The grid, as in :func:`landform.grid_landscape` (use the landscape's span and a smaller resolution).
+    which : sequence of {"LA", "SA"}
+        Largest and/or smallest eigenvalue.
+    curvature, params
+        The operator and its parameter block (see :func:`landform.hessian_eigenpairs`).
+    tol : float
+        Relative residual each eigenpair is iterated to (a map needs about 3 digits).
+    max_hvp : int
+        Lanczos budget per eigenvalue; a point that does not converge within it keeps its best estimate (its
+        residual is in ``residuals``) with a warning.
+    verbose : bool
+        Print the cost to stderr.
+
+    Returns
+    -------
+    EigenvalueMap
+
+    Examples
+    --------
+    >>> import torch
+    >>> from landform import random_directions
+    >>> torch.manual_seed(0) and None
+    >>> obj = Objective(torch.nn.Linear(3, 1), (torch.randn(16, 3), torch.randn(16, 1)), torch.nn.functional.mse_loss)
+    >>> em = eigenvalue_map(obj, random_directions(obj, 2), span=1.0, resolution=3, verbose=False)
+    >>> em.values["LA"].shape, bool(em.values["LA"].std() < 1e-5)  # a quadratic loss: the same Hessian everywhere
+    ((3, 3), True)
+    """
+    import sys
+    import time
+    import warnings
+
+    from .directions import as_directions
+    from .eigenmap import EigenvalueMap
+    from .evaluate import grid_axes
+    from .hessian import hessian_eigenpairs
+
+    which = (which,) if isinstance(which, str) else tuple(which)
+    if not which or any(w not in ("LA", "SA") for w in which) or len(set(which)) != len(which):
+        raise InputError(f"which: expected 'LA', 'SA' or both, e.g. ('LA', 'SA'); got {which!r}.")
+    if curvature not in CURVATURES:
+        raise InputError(f"curvature: expected 'hessian', 'ggn' or 'ef', got {curvature!r}.")
+    if isinstance(max_hvp, bool) or not isinstance(max_hvp, int) or max_hvp < 2:
+        raise InputError(f"max_hvp: expected an integer >= 2, got {max_hvp!r}.")
+    d = as_directions(objective, directions)
+    axes = grid_axes(span, resolution, d.n)
+    shape = tuple(len(a) for a in axes)
+    total = int(np.prod(shape))
+    if verbose:
+        print(
+            f"eigenvalue_map: {total} points x {len(which)} eigenvalue(s), Lanczos of at most {max_hvp} HVPs each "
+            f"(+1 residual check): at most {total * len(which) * (max_hvp + 1):,} HVPs",
+            file=sys.stderr,
+        )
+    vals = {w: np.full(shape, np.nan) for w in which}
+    res = {w: np.full(shape, np.nan) for w in which}
+    spent = 0
+    t0 = time.perf_counter()
+    mesh = np.stack([m.ravel() for m in np.meshgrid(*axes, indexing="ij")], axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # per-point convergence warnings are summed up below
+        for flat, coords in enumerate(mesh):
+            a = torch.as_tensor(coords, dtype=objective.dtype, device=objective.device)
+            here = _at(objective, objective.theta0 + a @ d.vectors)
+            idx = np.unravel_index(flat, shape)
+            for w in which:
+                ep = hessian_eigenpairs(
+                    here, 1, which=w, tol=tol, seed=seed, max_hvp=max_hvp, curvature=curvature, params=params
+                )
+                vals[w][idx] = ep.values[0]
+                res[w][idx] = ep.residuals[0]
+                spent += ep.n_hvp + ep.n_hvp_check
+    n_bad = sum(int((r > tol).sum()) for r in res.values())
+    if n_bad:
+        warnings.warn(
+            f"eigenvalue_map: {n_bad} eigenvalue(s) did not reach tol={tol} within max_hvp={max_hvp} (worst residual "
+            f"{max(float(np.nanmax(r)) for r in res.values()):.2g}); raise max_hvp for those points.",
+            stacklevel=2,
+        )
+    elapsed = time.perf_counter() - t0
+    if verbose:
+        print(f"eigenvalue_map: spent {spent:,} HVPs in {elapsed:.1f} s", file=sys.stderr)
+    return EigenvalueMap(
+        axes=axes,
+        values=vals,
+        residuals=res,
+        n_hvp=spent,
+        curvature=curvature,
+        directions=d.metadata(),
+        provenance={
+            "num_params": objective.num_params,
+            "num_samples": objective.num_samples,
+            "tol": tol,
+            "max_hvp": max_hvp,
+            "seed": seed,
+            "params": None if params is None else list(param_block(objective, params).names),
+            "elapsed_s": elapsed,
+        },
+    )

@@ -5,6 +5,7 @@ Axes. None calls ``plt.show()`` or changes global rc settings. Values are never 
 landscape is drawn along x, axis 1 along y.
 """
 
+from .curvature import plot_eigenvalue_map, plot_layer_curvature
 from .figures import (
     plot_barcode,
     plot_comparison,
@@ -37,4 +38,6 @@ __all__ = [
     "plot_trajectory",
     "plot_trajectory_loss",
     "plot_track_metric",
+    "plot_eigenvalue_map",
+    "plot_layer_curvature",
 ]
