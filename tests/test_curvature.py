@@ -209,7 +209,7 @@ def test_ef_refuses_a_loss_that_is_not_a_mean_of_per_sample_losses():
         return nn.functional.cross_entropy(out, t, reduction="sum")
 
     def batch_coupled(out, t):  # a batch-level term: not a mean of per-sample losses
-        return nn.functional.cross_entropy(out, t) + out.std(0).sum()
+        return nn.functional.cross_entropy(out, t) + out.mean(0).pow(2).sum()
 
     for loss in (summed, batch_coupled):
         obj = Objective(model, (x, y), loss, batch_size=BATCH)

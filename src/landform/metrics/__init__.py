@@ -1,4 +1,4 @@
-"""Metrics beyond curvature: CKA, mode connectivity, sharpness, robust SMAD, diagram distances.
+"""Metrics beyond curvature: CKA, mode connectivity, sharpness, robust SMAD, diagram distances, taxonomy.
 
 Loaded lazily: ``landform.metrics.diagrams`` and ``landform.metrics.representation`` need no torch.
 """
@@ -20,6 +20,9 @@ _EXPORTS = {
     "robust_smad": "robust",
     "bottleneck_distance": "diagrams",
     "wasserstein_distance": "diagrams",
+    "Taxonomy": "phases",
+    "taxonomy": "phases",
+    "classify_phase": "phases",
 }
 
 __all__ = list(_EXPORTS)

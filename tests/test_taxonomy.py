@@ -1,0 +1,109 @@
+"""The taxonomy of Yang et al. (2021): the phase rule on hand cases, and the measured metrics against
+independent computations (dense Hessians, the loss along the path computed by hand, CKA of the outputs)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from landform import InputError
+from landform.metrics import cka, classify_phase, taxonomy
+
+
+@pytest.mark.parametrize(
+    ("loss", "mc", "cka_", "phase"),
+    [
+        (1.0, -0.5, None, "I"),
+        (1.0, 0.5, None, "II"),
+        (1.0, -0.01, None, "II"),  # within the mc tolerance: no barrier
+        (0.05, -0.03, 0.99, "III"),  # just past the tolerance: a barrier
+        (0.05, 0.0, 0.9, "IV-B"),
+        (0.05, 0.0, 0.5, "IV-A"),
+        (0.05, 0.0, None, "IV"),
+        (0.1, 0.0, 0.9, "II"),  # the loss threshold is strict: 0.1 is not well trained
+    ],
+)
+def test_phase_rule(loss, mc, cka_, phase):
+    assert classify_phase(loss, mc, cka_) == phase
+
+
+def test_thresholds_are_named_and_overridable():
+    assert classify_phase(0.5, 0.0, 0.9, thresholds={"loss": 1.0}) == "IV-B"
+    assert classify_phase(0.05, 0.0, 0.7, thresholds={"cka": 0.6}) == "IV-B"
+    with pytest.raises(InputError, match="thresholds: unknown key 'acc'"):
+        classify_phase(0.05, 0.0, thresholds={"acc": 1.0})
+    with pytest.raises(InputError, match="mc: expected a finite number"):
+        classify_phase(0.05, float("nan"))
+
+
+def _seeds(k=2):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 3, generator=g, dtype=torch.float64)
+    y = (x[:, 0] > 0).long()
+    models = []
+    for s in range(k):
+        torch.manual_seed(s)
+        m = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+        opt = torch.optim.Adam(m.parameters(), lr=0.05)
+        for _ in range(60):
+            opt.zero_grad()
+            nn.functional.cross_entropy(m(x), y).backward()
+            opt.step()
+        models.append(m)
+    return models, x, y
+
+
+def _dense_hessian(model, x, y):
+    named = list(model.named_parameters())
+    theta = torch.cat([p.detach().reshape(-1) for _, p in named])
+
+    def f(t):
+        params, i = {}, 0
+        for n, p in named:
+            params[n] = t[i : i + p.numel()].view_as(p)
+            i += p.numel()
+        return nn.functional.cross_entropy(functional_call(model, params, (x,)), y)
+
+    return torch.autograd.functional.hessian(f, theta)
+
+
+def test_measured_metrics_match_independent_computations():
+    models, x, y = _seeds()
+    P = sum(p.numel() for p in models[0].parameters())
+    tx = taxonomy(models, (x, y), nn.functional.cross_entropy, curve="linear", trace_hvp=3 * P)
+    for i, m in enumerate(models):
+        with torch.no_grad():
+            assert tx.per_model["train_loss"][i] == pytest.approx(float(nn.functional.cross_entropy(m(x), y)))
+        H = _dense_hessian(m, x, y)
+        assert tx.per_model["top_eigenvalue"][i] == pytest.approx(float(torch.linalg.eigvalsh(H)[-1]), rel=1e-3)
+        assert tx.per_model["trace"][i] == pytest.approx(float(H.trace()), rel=1e-8)
+    # mode connectivity by hand on the linear path: (L(0) + L(1)) / 2 - L(t*), t* maximising its magnitude
+    a, b = (torch.cat([p.detach().reshape(-1) for p in m.parameters()]) for m in models)
+    work = copy.deepcopy(models[0])
+    losses = []
+    for t in np.linspace(0, 1, 21):
+        theta = (1 - t) * a + t * b
+        with torch.no_grad():
+            i = 0
+            for p in work.parameters():
+                p.copy_(theta[i : i + p.numel()].view_as(p))
+                i += p.numel()
+            losses.append(float(nn.functional.cross_entropy(work(x), y)))
+    losses = np.asarray(losses)
+    gap = (losses[0] + losses[-1]) / 2 - losses
+    assert tx.mc == pytest.approx(gap[np.argmax(np.abs(gap))], rel=1e-6)
+    with torch.no_grad():
+        assert tx.cka == pytest.approx(cka(models[0](x).numpy(), models[1](x).numpy()), rel=1e-9)
+    assert tx.phase == classify_phase(tx.train_loss, tx.mc, tx.cka)
+    assert tx.as_dict()["phase_description"]
+
+
+def test_needs_two_models():
+    models, x, y = _seeds(1)
+    with pytest.raises(InputError, match="pass two or more models"):
+        taxonomy(models, (x, y), nn.functional.cross_entropy)
