@@ -299,3 +299,24 @@ def test_params_that_match_nothing_name_the_available_parameters():
         random_directions(obj, 1, params=[])
     with pytest.raises(InputError, match=r"k: expected an integer with 1 <= k < P=3 parameters in the params block"):
         hessian_eigenpairs(obj, 3, params=["2.bias"])
+
+
+def test_layer_curvature_matches_dense_diagonal_blocks():
+    from landform.curvature import layer_curvature
+
+    model, x, y, loss = _problem("cnn_ce")
+    obj = Objective(model, (x, y), loss, batch_size=BATCH)
+    H = dense_hessian(model, x, y, loss)
+    rows = layer_curvature(obj, trace_hvp=60, tol=1e-8)
+    assert [r["layer"] for r in rows] == ["conv", "bn", "fc"]
+    for r in rows:
+        idx = _block_index(model, set(r["params"]))
+        sub = H[idx][:, idx]
+        assert r["top_eigenvalue"] == pytest.approx(float(torch.linalg.eigvalsh(sub)[-1]), rel=1e-6)
+        if r["trace_stderr"] == 0:  # small blocks: the exact trace from basis vectors
+            assert r["trace"] == pytest.approx(float(sub.trace()), rel=1e-9, abs=1e-12)
+        else:  # Hutch++ within its standard error
+            assert abs(r["trace"] - float(sub.trace())) <= 4 * r["trace_stderr"]
+    assert rows[0]["trace_stderr"] == 0.0 and rows[2]["trace_stderr"] > 0  # conv (10) exact, fc (51) estimated
+    with pytest.raises(InputError, match=r"params: 'nope' matches no trainable parameter"):
+        layer_curvature(obj, layers={"x": "nope"})

@@ -43,6 +43,7 @@ __all__ = [
     "param_block",
     "curvature_operator",
     "eigenvalue_map",
+    "layer_curvature",
 ]
 
 CURVATURES = ("hessian", "ggn", "ef")
@@ -559,3 +560,77 @@ def eigenvalue_map(
             "elapsed_s": elapsed,
         },
     )
+
+
+def layer_curvature(
+    objective: Objective,
+    *,
+    layers: dict[str, Any] | None = None,
+    curvature: str = "hessian",
+    trace_hvp: int = 30,
+    tol: float = 1e-3,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Top eigenvalue and trace of the curvature restricted to each layer.
+
+    Parameters
+    ----------
+    objective : Objective
+    layers : dict of str to params spec, optional
+        ``{label: params}`` (names, glob patterns or modules, as ``params=`` takes). Default: one block per
+        module that owns trainable parameters directly (``"conv1"`` holds ``conv1.weight`` and ``conv1.bias``).
+    curvature : {"hessian", "ggn", "ef"}
+    trace_hvp : int
+        HVPs of each Hutch++ trace (a block of p <= trace_hvp / 3 parameters gets the exact trace).
+    tol : float
+        Relative residual of each top eigenpair.
+
+    Returns
+    -------
+    list of dict
+        One row per layer: ``layer``, ``params`` (names), ``size``, ``top_eigenvalue``, ``residual``, ``trace``,
+        ``trace_stderr``, ``n_hvp`` (the layer's products in all).
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    >>> obj = Objective(model, (torch.randn(20, 3), torch.randint(0, 2, (20,))), torch.nn.functional.cross_entropy)
+    >>> [(r["layer"], r["size"]) for r in layer_curvature(obj, trace_hvp=6)]
+    [('0', 16), ('2', 10)]
+    """
+    from .hessian import hessian_eigenpairs, hessian_trace
+
+    if layers is None:
+        layers = {}
+        for name in objective.layout.names:
+            layers.setdefault(name.rpartition(".")[0] or name, []).append(name)
+    if not isinstance(layers, dict) or not layers:
+        raise InputError("layers: expected a non-empty dict {label: params}, e.g. {'conv': ['conv1.*']}.")
+    rows = []
+    for label, spec in layers.items():
+        block = param_block(objective, spec)
+        row: dict[str, Any] = {"layer": str(label), "params": list(block.names), "size": block.size}
+        n = 0
+        if block.size >= 2:
+            ep = hessian_eigenpairs(
+                objective, 1, tol=tol, seed=seed, curvature=curvature, params=spec, max_hvp=min(block.size, 60)
+            )
+            row["top_eigenvalue"], row["residual"] = float(ep.values[0]), float(ep.residuals[0])
+            n += ep.n_hvp + ep.n_hvp_check
+        else:  # one scalar: its 1 x 1 block is its eigenvalue
+            op = CurvatureOperator(objective, curvature, spec)
+            row["top_eigenvalue"], row["residual"] = float(op(torch.ones(1, dtype=torch.float64))[0]), 0.0
+            n += 1
+        if block.size * 3 <= trace_hvp:
+            op = CurvatureOperator(objective, curvature, spec)
+            eye = torch.eye(block.size, dtype=torch.float64, device=objective.device)
+            row["trace"], row["trace_stderr"] = float(sum(float(op(e)[i]) for i, e in enumerate(eye))), 0.0
+            n += block.size
+        else:
+            tr = hessian_trace(objective, n_hvp=max(3, trace_hvp), seed=seed, curvature=curvature, params=spec)
+            row["trace"], row["trace_stderr"] = tr.value, tr.stderr
+            n += tr.n_hvp
+        row["n_hvp"] = n
+        rows.append(row)
+    return rows
