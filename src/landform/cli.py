@@ -124,6 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--compile", choices=["off", "on", "auto"], default="off", help="evaluate the grid through torch.compile"
     )
+    a.add_argument(
+        "--per-layer", action="store_true", help="top Hessian eigenvalue and trace of each layer (table and figure)"
+    )
+    a.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="record a per-point metric with the loss (built in: accuracy, for classification recipes); repeatable",
+    )
     r = sub.add_parser("report", help="(re)build figures and report.html of a run folder")
     r.add_argument("run_dir")
     c = sub.add_parser(
@@ -272,6 +282,8 @@ def analyze(args: argparse.Namespace) -> int:
         rtol=args.rtol,
         shards=args.shards,
         compile=args.compile,
+        per_layer=args.per_layer,
+        metrics=tuple(args.metric),
     ).validate()
     log(f"recipe: {args.recipe or 'built-in digits CNN'}")
     rec = load_recipe(args.recipe)
@@ -359,6 +371,12 @@ def format_summary(result: RunResult, *, recipe_s: float = 0.0) -> str:
     h = result.hessian
     if h.trace is not None:
         lines.append(f"  Hessian trace   {h.trace:.6g} +- {h.trace_stderr:.2g} ({h.trace_n_hvp} HVPs)")
+    for r in (result.extras or {}).get("per_layer") or []:
+        lines.append(
+            f"  layer {r['layer'][:9]:<9} lmax {r['top_eigenvalue']:.4g}, trace {r['trace']:.4g} ({r['size']:,} params)"
+        )
+    for name, brows in ((result.extras or {}).get("basins") or {}).items():
+        lines.append(f"  basins/{name:<8} " + ", ".join(f"{b['size']} pts {name} {b['mean']:.3f}" for b in brows[:4]))
     sh = result.sharpness
     if sh:
         lines.append(f"  sharpness       average {sh.average:.4g}, worst {sh.worst:.4g} (L2, rho {sh.rho:g})")

@@ -113,6 +113,11 @@ class RunConfig:
         Progress bars.
     command : str or None
         The command line that started the run (provenance only).
+    per_layer : bool
+        Each layer's top Hessian eigenvalue and trace (:func:`landform.curvature.layer_curvature`), in the
+        summary's ``per_layer`` section and the report.
+    metrics : tuple of str
+        Built-in per-point metrics recorded with the loss (``"accuracy"``), and the basins' statistics of each.
     """
 
     dims: int = 2
@@ -137,9 +142,13 @@ class RunConfig:
     span_units: str = "absolute"
     normalization: str | None = None
     rise: float = 1.0
+    per_layer: bool = False
+    metrics: tuple[str, ...] = ()
     # New fields go here (with a default that keeps the behaviour above), e.g. span_units, progressive, metrics.
 
     def __post_init__(self) -> None:
+        if isinstance(self.metrics, (list, str)):
+            object.__setattr__(self, "metrics", (self.metrics,) if isinstance(self.metrics, str) else tuple(self.metrics))
         for name in ("resolution", "span"):
             v = getattr(self, name)
             if isinstance(v, list):
@@ -161,6 +170,9 @@ class RunConfig:
         count("seed", 0)
         if self.compile not in ("off", "on", "auto"):
             raise InputError(f"compile: expected 'off', 'on' or 'auto', got {self.compile!r}.")
+        from .curvature_run import builtin_metrics
+
+        builtin_metrics(self.metrics)
         if self.parallel not in ("grid", "data"):
             raise InputError(f"parallel: expected 'grid' or 'data', got {self.parallel!r}.")
         if not isinstance(self.directions, (str, Path)):
@@ -403,13 +415,33 @@ def _sharpness(ctx: RunContext) -> dict[str, Any]:
     return {"sharpness": {**values, "rho": s["rho"]}}
 
 
+def _per_layer(ctx: RunContext) -> dict[str, Any]:
+    from .curvature_run import per_layer
+
+    return per_layer(ctx)
+
+
+def _per_layer_settings(c: RunConfig) -> dict[str, Any]:
+    from .curvature_run import per_layer_settings
+
+    return per_layer_settings(c)
+
+
+def _basins(ctx: RunContext) -> dict[str, Any]:
+    from .curvature_run import basins
+
+    return basins(ctx)
+
+
 TOPOLOGY = Stage("topology", _topology)
 TRACE = Stage("trace", _trace, lambda c: c.trace_hvp > 0, _trace_settings, collective=True)
 DENSITY = Stage("density", _density, lambda c: c.density_probes > 0, _density_settings, _density_valid, True)
 SHARPNESS = Stage("sharpness", _sharpness, lambda c: c.sharpness_rho > 0, _sharpness_settings, collective=True)
 
 #: The stages after the landscape, in order. Add yours here (or pass ``extra_stages=`` to :func:`analyze`).
-STAGES: list[Stage] = [TOPOLOGY, TRACE, DENSITY, SHARPNESS]
+PER_LAYER = Stage("per_layer", _per_layer, lambda c: c.per_layer, _per_layer_settings, collective=True)
+BASINS = Stage("basins", _basins, lambda c: bool(c.metrics))
+STAGES: list[Stage] = [TOPOLOGY, TRACE, DENSITY, SHARPNESS, PER_LAYER, BASINS]
 
 
 def _stage_key(ctx: RunContext, stage: Stage) -> str:
@@ -569,6 +601,7 @@ def analyze(
     ((5, 5), True)
     """
     from . import __version__
+    from .curvature_run import builtin_metrics
     from .evaluate import _dist, grid_landscape
 
     config = (config or RunConfig()).validate()
@@ -595,6 +628,7 @@ def analyze(
         chunk_points=config.chunk_points,
         progress=config.progress,
         provenance={"recipe": recipe_info.get("spec", "python"), "command": config.command or "landform.run.analyze"},
+        metrics=builtin_metrics(config.metrics) or None,
     )
     if config.progressive:
         from .progressive import progressive_landscape

@@ -379,6 +379,12 @@ def _figures_section(data: ReportData) -> str:
     return "".join(parts)
 
 
+def _curvature_section(data: ReportData) -> str:
+    from ..curvature_run import curvature_section
+
+    return curvature_section(data)
+
+
 def _provenance_section(data: ReportData) -> str:
     import plotly
 
@@ -422,6 +428,7 @@ SECTIONS: list[Callable[[ReportData], str]] = [
     _interactive_section,
     _viewer_section,
     _figures_section,
+    _curvature_section,
     _provenance_section,
     _raw_summary_section,
 ]

@@ -1,0 +1,141 @@
+"""Run stages and report sections for per-layer curvature and per-point metrics (``landform analyze
+--per-layer``, ``--metric accuracy``). Registered in :data:`landform.run.STAGES` and
+:data:`landform.report.SECTIONS`."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import numpy as np
+
+__all__ = ["BUILTIN_METRICS", "builtin_metrics", "per_layer", "basins", "per_layer_settings", "curvature_section"]
+
+#: Metrics ``landform analyze --metric NAME`` knows (functions of (outputs, targets) returning a batch mean).
+BUILTIN_METRICS = ("accuracy",)
+
+_BASIN_ROWS = 20
+
+
+def builtin_metrics(names: Any) -> dict[str, Any]:
+    from .errors import InputError
+    from .pointmetrics import accuracy
+
+    table = {"accuracy": accuracy}
+    out = {}
+    for n in names or ():
+        if n not in table:
+            raise InputError(
+                f"metrics: unknown metric {n!r}; built in: {', '.join(table)} (pass functions through the API)."
+            )
+        out[n] = table[n]
+    return out
+
+
+def per_layer(ctx: Any) -> dict[str, Any]:
+    """Stage: each layer's top Hessian eigenvalue and trace (:func:`landform.curvature.layer_curvature`)."""
+    from .curvature import layer_curvature
+
+    s = per_layer_settings(ctx.config)
+    rows = layer_curvature(ctx.objective, trace_hvp=s["trace_hvp"], tol=s["tol"], seed=s["seed"])
+    return {"per_layer": rows}
+
+
+def basins(ctx: Any) -> dict[str, Any]:
+    """Stage: the basins of the landscape's minima with each recorded metric's mean, min and max."""
+    from .topology import basin_statistics
+
+    ls = ctx.landscape
+    if not ls.metrics or not ls.complete or ls.n_nonfinite:
+        return {}
+    out = {}
+    for name, field in ls.metrics.items():
+        if not np.isfinite(field).all():
+            continue
+        st = basin_statistics(ls.values, field)
+        out[name] = [
+            {
+                "minimum": [float(a[i]) for a, i in zip(ls.axes, np.unravel_index(int(m), ls.shape), strict=True)],
+                "loss": float(st.value[j]),
+                "size": int(st.size[j]),
+                "mean": float(st.mean[j]),
+                "min": float(st.min[j]),
+                "max": float(st.max[j]),
+            }
+            for j, m in enumerate(st.minima[:_BASIN_ROWS])
+        ]
+    return {"basins": out} if out else {}
+
+
+def per_layer_settings(c: Any) -> dict[str, Any]:
+    return {"trace_hvp": max(3, c.trace_hvp or 30), "tol": 1e-3, "seed": c.seed}
+
+
+def curvature_section(data: Any) -> str:
+    """Report section: the per-layer curvature table and figure, each metric's contour, the basins' metrics."""
+    from matplotlib.figure import Figure
+
+    from .plot import plot_contour, plot_layer_curvature
+    from .report import _png
+    from .results import Landscape, atomic_write_bytes
+
+    extras = data.result.extras or {}
+    ls = data.landscape
+    parts: list[str] = []
+    figs: list[tuple[str, str, str]] = []
+    figdir = data.run_dir / "figures"
+    figdir.mkdir(exist_ok=True)
+
+    def add(fid: str, caption: str, draw: Any, size: tuple[float, float] = (6.0, 4.4)) -> None:
+        import base64
+
+        fig = Figure(figsize=size, layout="constrained")
+        draw(fig.add_subplot())
+        png = _png(fig)
+        atomic_write_bytes(figdir / f"{fid}.png", base64.b64decode(png))
+        figs.append((fid, caption, png))
+
+    rows = extras.get("per_layer")
+    if rows:
+        head = "<tr><th>layer</th><th>parameters</th><th>λmax</th><th>trace</th><th>HVPs</th></tr>"
+        body = "".join(
+            f"<tr><td>{html.escape(r['layer'])}</td><td>{r['size']:,}</td><td>{r['top_eigenvalue']:.4g}</td>"
+            f"<td>{r['trace']:.4g} ± {r['trace_stderr']:.2g}</td><td>{r['n_hvp']}</td></tr>"
+            for r in rows
+        )
+        parts.append(f"<h3>Curvature per layer</h3><table id='per-layer'>{head}{body}</table>")
+        add(
+            "per_layer",
+            "Top Hessian eigenvalue and trace of each layer's block.",
+            lambda ax: plot_layer_curvature(rows, ax),
+        )
+    if ls.ndim == 2 and ls.metrics:
+        for name, field in ls.metrics.items():
+            if np.isfinite(field).all():
+                view = Landscape(field, ls.axes, ls.directions, float("nan"), {})
+                add(
+                    f"metric_{name}",
+                    f"{name} over the same grid (recorded with the loss).",
+                    lambda ax, view=view: plot_contour(view, ax, mark_minima=False),
+                )
+    basins = extras.get("basins") or {}
+    for name, brows in basins.items():
+        head = "<tr><th>minimum at</th><th>loss</th><th>basin size</th><th>mean</th><th>min</th><th>max</th></tr>"
+        body = "".join(
+            f"<tr><td>({', '.join(f'{c:.3g}' for c in b['minimum'])})</td><td>{b['loss']:.5g}</td><td>{b['size']}</td>"
+            f"<td>{b['mean']:.4g}</td><td>{b['min']:.4g}</td><td>{b['max']:.4g}</td></tr>"
+            for b in brows
+        )
+        parts.append(
+            f"<h3>Basins and their {html.escape(name)}</h3><table id='basins-{html.escape(name)}'>{head}{body}</table>"
+        )
+    if not parts and not figs:
+        return ""
+    out = ["<h2>Curvature and metrics</h2>", *parts, "<div class='grid'>"]
+    for fid, caption, png in figs:
+        out.append(
+            f"<figure class='static' id='fig-{fid}'><img alt='{html.escape(fid)}' src='data:image/png;base64,{png}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+    out.append("</div>")
+    return "".join(out)
