@@ -59,3 +59,26 @@ def test_cli_refuses_an_unknown_metric(tmp_path, capsys):
     assert "metrics: unknown metric 'f1'; built in: accuracy" in capsys.readouterr().err
     with pytest.raises(InputError, match="unknown metric 'f1'"):
         RunConfig(metrics=("f1",)).validate()
+
+
+def test_compare_shows_the_taxonomy_that_runs_carry(tmp_path):
+    from landform.curvature_run import taxonomy_stage
+    from landform.metrics import taxonomy
+    from landform.run import compare
+
+    obj = _objective()
+    seeds = []
+    for s in range(2):
+        torch.manual_seed(s)
+        seeds.append(nn.Sequential(nn.Linear(3, 3), nn.Tanh(), nn.Linear(3, 2)))
+    data = (obj._batches[0].args[0], obj._batches[0].target)
+    cfg = RunConfig(**{**CFG, "resolution": 3, "trace_hvp": 0}, report=False)
+    stage = taxonomy_stage(seeds, data, nn.functional.cross_entropy, curve="linear", trace_hvp=6)
+    analyze(obj, cfg, tmp_path / "a", extra_stages=[stage])
+    analyze(obj, cfg, tmp_path / "b")
+    cmp = compare([tmp_path / "a", tmp_path / "b"], None)
+    assert cmp.columns[-2:] == ("mc", "phase")
+    ref = taxonomy(seeds, data, nn.functional.cross_entropy, curve="linear", trace_hvp=6)
+    row_a, row_b = cmp.rows
+    assert row_a[-2] == pytest.approx(ref.mc) and row_a[-1] == ref.phase and row_a[-3] == pytest.approx(ref.cka)
+    assert row_b[-2:] == [None, None]

@@ -9,7 +9,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BUILTIN_METRICS", "builtin_metrics", "per_layer", "basins", "per_layer_settings", "curvature_section"]
+__all__ = [
+    "BUILTIN_METRICS",
+    "builtin_metrics",
+    "per_layer",
+    "basins",
+    "per_layer_settings",
+    "curvature_section",
+    "taxonomy_stage",
+]
 
 #: Metrics ``landform analyze --metric NAME`` knows (functions of (outputs, targets) returning a batch mean).
 BUILTIN_METRICS = ("accuracy",)
@@ -139,3 +147,15 @@ def curvature_section(data: Any) -> str:
         )
     out.append("</div>")
     return "".join(out)
+
+
+def taxonomy_stage(models: Any, data: Any, loss_fn: Any, **kwargs: Any) -> Any:
+    """A run stage that attaches the taxonomy (:func:`landform.metrics.taxonomy`) of ``models`` (the seeds of the
+    run's configuration) to the run's summary, for ``landform compare`` to show its mc and phase::
+
+        landform.run.analyze(objective, config, out, extra_stages=[taxonomy_stage(seeds, train_data, loss_fn)])
+    """
+    from .metrics import taxonomy
+    from .run import Stage
+
+    return Stage("taxonomy", lambda ctx: {"taxonomy": taxonomy(models, data, loss_fn, **kwargs).as_dict()})

@@ -770,6 +770,14 @@ def compare(run_dirs: Sequence[str | Path], out: str | Path | None = "landform-c
         r = load_run(rd)
         runs[r.name if r.name not in runs else str(r.path)] = r
     rows = [_row(name, r) for name, r in runs.items()]
+    columns = COMPARE_COLUMNS
+    tax = {name: r.extras.get("taxonomy") or {} for name, r in runs.items()}
+    if any(tax.values()):  # runs that carry a taxonomy (Yang et al. 2021) section: its mc and phase too
+        columns = (*COMPARE_COLUMNS, "mc", "phase")
+        for row in rows:
+            t = tax[row[0]]
+            row[-1] = row[-1] if row[-1] is not None else t.get("cka")
+            row += [t.get("mc"), t.get("phase")]
     diagrams = {n: load_pairs(r.path / "persistence.npy") for n, r in runs.items() if (r.path / "persistence.npy").exists()}
     names = list(diagrams)
     bn: dict[str, float] = {}
@@ -778,11 +786,11 @@ def compare(run_dirs: Sequence[str | Path], out: str | Path | None = "landform-c
         for b in names[i + 1 :]:
             bn[f"{a} | {b}"] = bottleneck_distance(diagrams[a], diagrams[b])
             w1[f"{a} | {b}"] = wasserstein_distance(diagrams[a], diagrams[b])
-    cmp = Comparison(runs, COMPARE_COLUMNS, rows, bn, w1)
+    cmp = Comparison(runs, columns, rows, bn, w1)
     if out is None:
         return cmp
     out = _out_dir(out, "out")
-    doc = {"columns": ["run", *COMPARE_COLUMNS], "rows": rows, "distances": {"bottleneck": bn, "wasserstein_1": w1}}
+    doc = {"columns": ["run", *columns], "rows": rows, "distances": {"bottleneck": bn, "wasserstein_1": w1}}
     atomic_write_json(out / "comparison.json", doc)
     from matplotlib.figure import Figure
 
@@ -791,4 +799,4 @@ def compare(run_dirs: Sequence[str | Path], out: str | Path | None = "landform-c
     fig = Figure(figsize=(8, 4.2), layout="constrained")
     plot_comparison(runs, fig.add_subplot())
     fig.savefig(out / "comparison.png", dpi=110)
-    return Comparison(runs, COMPARE_COLUMNS, rows, bn, w1, out / "comparison.json", out / "comparison.png")
+    return Comparison(runs, columns, rows, bn, w1, out / "comparison.json", out / "comparison.png")
