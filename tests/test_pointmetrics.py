@@ -77,7 +77,7 @@ def test_metrics_are_weighted_by_batch_size():
     assert ls.metrics["m"][1] == pytest.approx(ref, rel=1e-6)
 
 
-def test_metrics_saved_loaded_and_resumed(tmp_path):
+def test_metrics_saved_loaded_and_resumed(tmp_path, monkeypatch):
     model, x, y = _problem()
     obj = Objective(model, (x, y), nn.functional.cross_entropy, batch_size=10)
     d = random_directions(obj, 2, seed=2)
@@ -87,36 +87,34 @@ def test_metrics_saved_loaded_and_resumed(tmp_path):
     np.testing.assert_array_equal(back.metrics["accuracy"], ls.metrics["accuracy"])
     # interrupted run: the chunks on disk carry their metrics; the resumed run fills in the rest
     out = tmp_path / "run"
+    import landform.pointmetrics as pm
+
+    real = pm.loss_and_metrics
     calls = {"n": 0}
 
-    def flaky_accuracy(outputs, targets):
+    def interrupted(*a, **k):
         calls["n"] += 1
-        if calls["n"] > 3 * 6 and calls.get("fail", True):  # 3 batches a point: fail after 6 points
+        if calls["n"] > 4:  # the centre, then 3 groups of 2 points: a kill after the third chunk
             raise KeyboardInterrupt
-        return accuracy(outputs, targets)
+        return real(*a, **k)
 
+    obj.points_per_chunk = 2
+    monkeypatch.setattr(pm, "loss_and_metrics", interrupted)
     with pytest.raises(KeyboardInterrupt):
         grid_landscape(
-            obj,
-            d,
-            span=2.0,
-            resolution=4,
-            metrics={"accuracy": flaky_accuracy},
-            out=out,
-            chunk_points=2,
-            progress=False,
+            obj, d, span=2.0, resolution=4, metrics={"accuracy": accuracy}, out=out, chunk_points=2, progress=False
         )
+    monkeypatch.setattr(pm, "loss_and_metrics", real)
     partial = load_landscape(out)
     assert not partial.complete and 0 < (~np.isnan(partial.metrics["accuracy"])).sum() < 16
-    calls["fail"] = False
     resumed = grid_landscape(
-        obj, d, span=2.0, resolution=4, metrics={"accuracy": flaky_accuracy}, out=out, chunk_points=2, progress=False
+        obj, d, span=2.0, resolution=4, metrics={"accuracy": accuracy}, out=out, chunk_points=2, progress=False
     )
     np.testing.assert_array_equal(resumed.metrics["accuracy"], ls.metrics["accuracy"])
     np.testing.assert_array_equal(load_landscape(out).metrics["accuracy"], ls.metrics["accuracy"])
     # other metrics (other names or other code) are another run
     with pytest.raises(StoreError, match="different run"):
-        grid_landscape(obj, d, span=2.0, resolution=4, metrics={"acc": flaky_accuracy}, out=out, progress=False)
+        grid_landscape(obj, d, span=2.0, resolution=4, metrics={"acc": accuracy}, out=out, progress=False)
     with pytest.raises(StoreError, match="different run"):
         grid_landscape(obj, d, span=2.0, resolution=4, metrics={"accuracy": margin}, out=out, progress=False)
 
