@@ -375,7 +375,10 @@ def grid_landscape(
                 bar.update(A.shape[0] * (world if not data_parallel else 1))
             flat[lo:hi] = vals
             if writer:
-                store.write_chunk(ci, vals, mflat[lo:hi] if metrics else None)
+                if metrics:
+                    store.write_chunk(ci, vals, mflat[lo:hi])
+                else:
+                    store.write_chunk(ci, vals)
     finally:
         bar.close()
     if world > 1 and not data_parallel:

@@ -205,7 +205,9 @@ class RunConfig:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["metrics"] = list(self.metrics)  # as JSON gives it back
+        return d
 
 
 # ---------------------------------------------------------------------------------------------- identity
