@@ -297,7 +297,7 @@ def test_params_that_match_nothing_name_the_available_parameters():
         hessian_trace(obj, params=[nn.Linear(2, 2)])
     with pytest.raises(InputError, match="params: the list is empty"):
         random_directions(obj, 1, params=[])
-    with pytest.raises(InputError, match=r"k: expected an integer with 1 <= k < P=3 parameters in the params block"):
+    with pytest.raises(InputError, match=r"k: expected an integer with 1 <= k < P=3 \(parameters in the params block\)"):
         hessian_eigenpairs(obj, 3, params=["2.bias"])
 
 

@@ -311,7 +311,7 @@ def grid_landscape(
     }
     template = Landscape(
         np.full(shape, np.nan), axes, d.metadata(), center, prov, np.zeros(shape, bool),
-        {k: np.full(shape, np.nan) for k in metrics},
+        metrics={k: np.full(shape, np.nan) for k in metrics},
     )
     rank, world = _dist()
     data_parallel = objective.data_parallel
