@@ -578,6 +578,13 @@ class ScatteredLandscape:
 
 
 
+def _check_path(path: Any, name: str) -> str | os.PathLike:
+    """``path`` if it is a str or path-like, else an :class:`InputError` naming the argument ``name``."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"{name}: expected a file or folder path (str or pathlib.Path), got {path!r}.")
+    return path
+
+
 def load_landscape(path: str | os.PathLike) -> Landscape | ScatteredLandscape:
     """Open any saved landscape: a grid landscape directory or a scattered landscape ``.npz``.
 
@@ -593,7 +600,7 @@ def load_landscape(path: str | os.PathLike) -> Landscape | ScatteredLandscape:
     >>> load_landscape(d + "/grid").shape, load_landscape(d + "/s.npz").ndim
     ((3, 2), 2)
     """
-    path = Path(path)
+    path = Path(_check_path(path, "path"))
     if path.is_file():
         return ScatteredLandscape.load(path)
     return _load_grid(path)
@@ -963,7 +970,7 @@ def load_run(path: str | os.PathLike, *, allow_unfinished: bool = False) -> RunR
     >>> r.schema_version, r.landscape().shape
     (1, (3, 3))
     """
-    path = Path(path)
+    path = Path(_check_path(path, "path"))
     f = path / "summary.json"
     if not f.exists():
         if allow_unfinished and (path / "landscape" / META).exists():

@@ -69,6 +69,14 @@ __all__ = [
 ]
 
 _DIRECTION_SPECS = ("hessian", "random", "filter")
+#: RunConfig fields without a ``--field-name`` flag of ``landform analyze`` (or with another one).
+_FLAGS = {"report": "--no-report", "progress": "--quiet", "density_steps": None, "lanczos_tol": None, "command": None}
+
+
+def _flag(name: str) -> str:
+    """`` (--flag)`` of the ``landform analyze`` option that sets the RunConfig field ``name``, or ``""``."""
+    flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
+    return f" ({flag})" if flag else ""
 
 
 # ---------------------------------------------------------------------------------------------- configuration
@@ -155,31 +163,44 @@ class RunConfig:
                 object.__setattr__(self, name, tuple(tuple(x) if isinstance(x, list) else x for x in v))
 
     def validate(self) -> RunConfig:
-        """Check every field; raise :class:`InputError` naming the first bad one. Returns ``self``."""
+        """Check every field; raise :class:`InputError` naming the first bad one (and its ``landform analyze``
+        flag). Returns ``self``. ``dims`` against the parameter count is checked by :func:`analyze`."""
 
         def count(name: str, low: int) -> None:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-                raise InputError(f"{name}: expected an integer >= {low}, got {v!r}.")
+                raise InputError(f"{name}{_flag(name)}: expected an integer >= {low}, got {v!r}.")
 
         count("dims", 1)
         count("chunk_points", 1)
         count("trace_hvp", 0)
+        if 0 < self.trace_hvp < 3:
+            raise InputError(
+                f"trace_hvp{_flag('trace_hvp')}: Hutch++ needs at least 3 HVPs, got {self.trace_hvp}; "
+                "pass 3 or more, or 0 to skip the trace."
+            )
         count("density_probes", 0)
         count("density_steps", 1)
         count("seed", 0)
+        for name in ("report", "progress", "progressive"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise InputError(f"{name}{_flag(name)}: expected True or False, got {getattr(self, name)!r}.")
         if self.compile not in ("off", "on", "auto"):
-            raise InputError(f"compile: expected 'off', 'on' or 'auto', got {self.compile!r}.")
+            raise InputError(f"compile{_flag('compile')}: expected 'off', 'on' or 'auto', got {self.compile!r}.")
         from .curvature_run import builtin_metrics
 
         builtin_metrics(self.metrics)
         if self.parallel not in ("grid", "data"):
-            raise InputError(f"parallel: expected 'grid' or 'data', got {self.parallel!r}.")
+            raise InputError(f"parallel{_flag('parallel')}: expected 'grid' or 'data', got {self.parallel!r}.")
         if not isinstance(self.directions, (str, Path)):
-            raise InputError(f"directions: expected {', '.join(_DIRECTION_SPECS)} or a file path, got {self.directions!r}.")
+            raise InputError(
+                f"directions{_flag('directions')}: expected {', '.join(_DIRECTION_SPECS)} or a file path, "
+                f"got {self.directions!r}."
+            )
         if str(self.directions) not in _DIRECTION_SPECS and not Path(self.directions).is_file():
             raise InputError(
-                f"directions: expected hessian, random, filter or a .npy/.pt file (n, P), got {self.directions!r}."
+                f"directions{_flag('directions')}: expected hessian, random, filter or a .npy/.pt file (n, P), "
+                f"got {self.directions!r}."
             )
         from .directions import NORMALIZATIONS
         from .geometry import SPAN_UNITS
@@ -198,10 +219,11 @@ class RunConfig:
         r = self.rise
         if isinstance(r, bool) or not isinstance(r, (int, float)) or not np.isfinite(r) or r <= 0:
             raise InputError(f"rise: expected a finite loss rise > 0, got {r!r}.")
-        for name in ("sharpness_rho", "lanczos_tol"):
+        for name, low in (("sharpness_rho", "finite number >= 0"), ("lanczos_tol", "finite number > 0")):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
-                raise InputError(f"{name}: expected a finite number >= 0, got {v!r}.")
+            bad = isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not np.isfinite(v) or v < 0
+            if bad or (name == "lanczos_tol" and v == 0):
+                raise InputError(f"{name}{_flag(name)}: expected a {low}, got {v!r}.")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -372,15 +394,32 @@ def _topology(ctx: RunContext) -> dict[str, Any]:
 
 
 def _trace(ctx: RunContext) -> dict[str, Any]:
+    """Hutch++ with ``trace_hvp`` HVPs; with a budget of at least P HVPs, the exact trace ``sum_i e_i^T H e_i``
+    instead (P HVPs, standard error 0): cheaper than the estimate and it allocates no (budget, P) sketch."""
+    s = _trace_settings(ctx.config)
+    P = ctx.objective.num_params
+    if s["n_hvp"] >= P:
+        import torch
+
+        obj = ctx.objective
+        total = 0.0
+        for i in range(P):
+            e = torch.zeros(P, dtype=obj.dtype, device=obj.device)
+            e[i] = 1
+            total += float(obj.hvp(e)[i])
+        if not np.isfinite(total):
+            from .errors import NonFiniteError
+
+            raise NonFiniteError(f"trace: the exact Hessian trace is {total}; the loss is not finite near theta0.")
+        return {"hessian": {"trace": total, "trace_stderr": 0.0, "trace_n_hvp": P}}
     from .hessian import hessian_trace
 
-    s = _trace_settings(ctx.config)
     tr = hessian_trace(ctx.objective, method=s["method"], n_hvp=s["n_hvp"], seed=s["seed"])
     return {"hessian": {"trace": tr.value, "trace_stderr": tr.stderr, "trace_n_hvp": tr.n_hvp}}
 
 
 def _trace_settings(c: RunConfig) -> dict[str, Any]:
-    return {"method": "hutch++", "n_hvp": max(3, c.trace_hvp), "seed": c.seed}
+    return {"method": "hutch++", "n_hvp": c.trace_hvp, "seed": c.seed}
 
 
 def _density_settings(c: RunConfig) -> dict[str, Any]:
@@ -496,6 +535,10 @@ def _compute_directions(ctx: RunContext, *, write: bool) -> Directions:
             sd = load_directions(saved)
         except StoreError:
             sd = None
+        if sd is not None and sd.matches(spec, c.dims, c.seed) and sd.key is None and not _store_matches(ctx):
+            ctx.log(f"directions: {saved} has no key (landform 0.1) and no landscape store of this objective "
+                    "vouches for it; recomputing")
+            sd = None
         want = "filter" if spec == "filter" else c.normalization
         if sd is not None and sd.matches(spec, c.dims, c.seed) and sd.key in (None, key) and sd.normalization == want:
             ctx.log(f"directions: reusing {saved}")
@@ -521,9 +564,61 @@ def _compute_directions(ctx: RunContext, *, write: bool) -> Directions:
             ) from exc
         d = normalize_directions(obj, as_directions(obj, torch.as_tensor(arr).to(obj.device), n=c.dims), c.normalization)
     if write:
+        _check_store(ctx, d)  # a run the landscape store will refuse must not overwrite directions.npz first
         vec = d.vectors.detach().cpu().numpy()
         save_directions(saved, SavedDirections(vec, d.kind, d.normalization, d.seed, d.eigenvalues, d.extra, spec, c.dims, key))
     return d
+
+
+def _store_fingerprint(ctx: RunContext) -> dict[str, Any] | None:
+    """The fingerprint in ``out/landscape``'s metadata, or None when there is no grid store there."""
+    from .results import META, read_landscape_meta
+
+    path = ctx.out / "landscape"
+    if ctx.config.progressive or not (path / META).exists():
+        return None
+    fp = read_landscape_meta(path).get("fingerprint")
+    return fp if isinstance(fp, dict) else {}
+
+
+def _store_matches(ctx: RunContext) -> bool:
+    """True when ``out/landscape`` is a grid store of this objective (data, loss, weights, buffers, model)."""
+    from .fingerprint import objective_fingerprint
+
+    stored = _store_fingerprint(ctx)
+    return bool(stored) and all(stored.get(k) == v for k, v in objective_fingerprint(ctx.objective).items())
+
+
+def _check_store(ctx: RunContext, d: Directions | None = None) -> None:
+    """Refuse, before anything is written, a run whose landscape store (``out/landscape``) holds another run:
+    other objective, grid (dims, span, resolution) or, when ``d`` is given, directions. The store itself
+    (:meth:`landform.store.GridStore.open`) checks again, and the centre loss, when the landscape is evaluated."""
+    from .evaluate import grid_axes
+    from .fingerprint import fingerprint
+    from .store import describe_changes, fingerprint_changes
+
+    stored = _store_fingerprint(ctx)
+    if stored is None:
+        return
+    path = ctx.out / "landscape"
+    fix = f"Pass another output folder (--out), or delete {path} to recompute it."
+    if not stored:
+        raise StoreError(f"{path}: has no fingerprint (not written by a run), so it is not resumed or reused. {fix}")
+    c = ctx.config
+    axes = None  # an automatic span is chosen from the directions' curvature: checked by the store itself
+    if c.span != "auto" and d is not None:
+        from .geometry import resolve_span
+
+        axes = grid_axes(resolve_span(ctx.objective, d, c.span, c.span_units)[0], c.resolution, c.dims)
+    elif c.span != "auto" and c.span_units == "absolute":
+        axes = grid_axes(c.span, c.resolution, c.dims)
+    current = fingerprint(ctx.objective, d, axes)
+    changed = fingerprint_changes({k: stored.get(k) for k in current}, current)
+    if changed:
+        raise StoreError(
+            f"{path}: holds a landscape of a different run; changed since it was written: "
+            f"{describe_changes(changed)}. {fix}"
+        )
 
 
 def _directions(ctx: RunContext) -> Directions:
@@ -611,7 +706,14 @@ def analyze(
     out = _out_dir(out, "out")
     rank, world = _dist()
     ctx = RunContext(objective, config, out, log if rank == 0 else (lambda *a: None), rank, world)
+    P = objective.num_params
+    if config.dims > P:
+        raise InputError(
+            f"dims{_flag('dims')}: {config.dims} directions asked of an objective with {P} parameters; "
+            f"pass at most {P}."
+        )
     ctx.previous = _previous(out)
+    _check_store(ctx)  # objective and grid, before the directions are computed (or anything is written)
     t0 = time.perf_counter()
     t = time.perf_counter()
     ctx.directions = _directions(ctx)
@@ -767,10 +869,25 @@ def compare(run_dirs: Sequence[str | Path], out: str | Path | None = "landform-c
 
     if not run_dirs:
         raise InputError("run_dirs: give at least one run folder.")
+    if isinstance(run_dirs, (str, Path)):
+        raise InputError(f"run_dirs: expected a list of run folders, got the single path {str(run_dirs)!r}.")
     runs: dict[str, RunResult] = {}
+    seen: dict[Path, Any] = {}
     for rd in run_dirs:
         r = load_run(rd)
-        runs[r.name if r.name not in runs else str(r.path)] = r
+        real = Path(r.path).resolve()
+        if real in seen:
+            raise InputError(
+                f"run_dirs: {str(rd)!r} is the same folder as {str(seen[real])!r}; give each run once."
+            )
+        seen[real] = rd
+        name = r.name
+        if name in runs:  # two folders of the same name: tell them apart by their paths
+            name = str(r.path)
+            i = 2
+            while name in runs:
+                name, i = f"{r.path} ({i})", i + 1
+        runs[name] = r
     rows = [_row(name, r) for name, r in runs.items()]
     columns = COMPARE_COLUMNS
     tax = {name: r.extras.get("taxonomy") or {} for name, r in runs.items()}
