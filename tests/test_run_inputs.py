@@ -121,12 +121,16 @@ def _dense_hessian(obj):
 
 
 def test_trace_budget_of_at_least_p_hvps_gives_the_exact_trace(tmp_path):
+    from landform.estimate import stage_counts
+
     obj = _mlp()
     exact = float(_dense_hessian(obj).trace())
     for budget, folder in ((obj.num_params + 8, "a"), (10**9, "b")):  # 10**9 used to allocate a (3e8, P) sketch
         r = analyze(obj, RunConfig(**{**FAST, "trace_hvp": budget}), tmp_path / folder)
         assert r.hessian.trace_n_hvp == obj.num_params and r.hessian.trace_stderr == 0.0
         assert abs(r.hessian.trace - exact) < 1e-5 * max(1.0, abs(exact))
+        counts = {c.name: c.hvps for c in stage_counts(num_params=32, dims=2, resolution=5, trace_hvp=budget)}
+        assert counts["trace"] == r.hessian.trace_n_hvp  # --estimate predicts what the run spends
 
 
 @pytest.mark.parametrize(

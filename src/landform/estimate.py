@@ -137,7 +137,8 @@ def stage_counts(
 
     Directions: ``"hessian"`` runs Lanczos within the budget of :func:`LANCZOS_HVP_BUDGET` (an upper bound:
     it stops once converged, and spends ``dims`` more HVPs per residual check); random directions cost nothing.
-    Grid: one loss per point plus the centre. Trace: the Hutch++ budget ``max(3, trace_hvp)``. Density:
+    Grid: one loss per point plus the centre. Trace: the Hutch++ budget ``max(3, trace_hvp)``, or P
+    HVPs (the exact trace) when the budget is at least P. Density:
     ``probes x min(steps, P)`` HVPs. Sharpness: average, ``1 + samples`` losses; worst case, ``1 + samples``
     losses and ``steps`` gradients and losses.
 
@@ -160,7 +161,7 @@ def stage_counts(
         StageCost("directions", 0, 0, LANCZOS_HVP_BUDGET(dims, num_params) if hess else 0, upper_bound=hess,
                   note="Lanczos budget" if hess else "random: no passes"),
         StageCost("grid", points + 1, 0, 0, note=f"{points:,} points + centre"),
-        StageCost("trace", 0, 0, max(3, trace_hvp) if trace_hvp else 0),
+        StageCost("trace", 0, 0, min(max(3, trace_hvp), num_params) if trace_hvp else 0),
         StageCost("density", 0, 0, density_probes * min(density_steps, num_params) if density_probes else 0),
     ]
     if sharpness_rho:
