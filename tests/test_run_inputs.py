@@ -179,18 +179,20 @@ def _snapshot(folder):
     return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("change", ["dims", "seed", "objective"])
+@pytest.mark.parametrize("change", ["dims", "seed", "objective", "metrics"])
 def test_a_refused_rerun_leaves_every_file_untouched(tmp_path, monkeypatch, change):
     import landform.directions
 
     out = tmp_path / "run"
     analyze(_mlp(), RunConfig(**FAST), out)
+    if change == "metrics":  # the directions are recomputed (identical), and must not be written before refusing
+        (out / "directions.npz").unlink()
     before = _snapshot(out)
-    assert (out / "directions.npz") in before
+    assert ((out / "directions.npz") in before) == (change != "metrics")
     calls = []
     orig = landform.directions.random_directions
     monkeypatch.setattr(landform.directions, "random_directions", lambda *a, **k: (calls.append(1), orig(*a, **k))[1])
-    cfg = {"dims": {"dims": 3}, "seed": {"seed": 1}, "objective": {}}[change]
+    cfg = {"dims": {"dims": 3}, "seed": {"seed": 1}, "objective": {}, "metrics": {"metrics": ("accuracy",)}}[change]
     with pytest.raises(StoreError, match="holds a landscape of a different run"):
         analyze(_mlp(seed=5) if change == "objective" else _mlp(), RunConfig(**{**FAST, **cfg}), out)
     assert _snapshot(out) == before

@@ -613,6 +613,13 @@ def _check_store(ctx: RunContext, d: Directions | None = None) -> None:
     elif c.span != "auto" and c.span_units == "absolute":
         axes = grid_axes(c.span, c.resolution, c.dims)
     current = fingerprint(ctx.objective, d, axes)
+    if c.metrics:  # as grid_landscape adds it
+        from .curvature_run import builtin_metrics
+        from .pointmetrics import check_metrics, metrics_fingerprint
+
+        current["metrics"] = metrics_fingerprint(check_metrics(builtin_metrics(c.metrics)))
+    elif "metrics" in stored:
+        current["metrics"] = None  # a store with per-point metrics is not this run's
     changed = fingerprint_changes({k: stored.get(k) for k in current}, current)
     if changed:
         raise StoreError(
