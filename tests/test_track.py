@@ -192,6 +192,7 @@ def test_cli_track_runs_a_recipe_over_a_glob_and_reports_bad_input(tmp_path, cap
                                      "--subsamples", "0", "--n-hvp", "3", "--tol", "1e-1"]),
     ],
 )  # fmt: skip
+@pytest.mark.slow
 def test_case_study_scripts_run_at_tiny_size(tmp_path, script, args):
     import subprocess
     import sys

@@ -746,6 +746,11 @@ def analyze(
 
         if world > 1:
             raise InputError("progressive: runs in one process; launch it without torchrun.")
+        if grid_kw.pop("metrics") is not None:
+            raise InputError(
+                "metrics (--metric): progressive landscapes do not record per-point metrics yet; drop --metric "
+                "or --progressive."
+            )
         from .geometry import resolve_span
 
         # progressive_landscape takes coefficient spans: convert relative/auto spans here, keep the record
