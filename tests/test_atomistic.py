@@ -124,6 +124,7 @@ def test_schnet_with_pure_torch_graph_equals_brute_force_graph():
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_dimenet_forward_equals_pyg_forward_on_brute_force_graph(monkeypatch):
     pytest.importorskip("torch_geometric.nn.models")
     import torch_geometric.nn.models.dimenet as pyg_dimenet
@@ -155,6 +156,7 @@ def test_dimenet_forward_equals_pyg_forward_on_brute_force_graph(monkeypatch):
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["schnet", "dimenet++"])
 def test_padded_molecules_invariances(arch):
     pytest.importorskip("torch_geometric.nn.models")
@@ -188,6 +190,7 @@ def test_padded_molecules_invariances(arch):
         model(torch.zeros(1, 3, dtype=torch.long), torch.zeros(1, 3, 3))
 
 
+@pytest.mark.slow
 def test_schnet_hessian_matches_dense_hessian():
     """Curvature through the pure-torch graph: landform's top eigenvalues vs a dense autograd Hessian."""
     pytest.importorskip("torch_geometric.nn.models")
