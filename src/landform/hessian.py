@@ -104,14 +104,6 @@ class SpectralDensity:
         return float(np.sum(self.weights * self.nodes**p))
 
 
-def _hvp_operator(objective: Objective, mode: str, counter: list[int]) -> Callable[[torch.Tensor], torch.Tensor]:
-    def matvec(v: torch.Tensor) -> torch.Tensor:
-        counter[0] += 1
-        return objective.hvp(v.to(objective.dtype), mode=mode).to(torch.float64)
-
-    return matvec
-
-
 def _operator(
     objective: Objective, mode: str, counter: list[int], curvature: str, params: Any
 ) -> tuple[Callable[[torch.Tensor], torch.Tensor], ParamBlock]:
