@@ -22,10 +22,8 @@ field to :class:`RunConfig` with a default that keeps today's behaviour.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import time
-import types
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -233,66 +231,14 @@ class RunConfig:
 
 
 # ---------------------------------------------------------------------------------------------- identity
-def _hash_value(h: Any, x: Any, depth: int = 0) -> None:
-    """Feed ``x`` (tensors by content, callables by code, containers recursively) into the hash ``h``."""
-    import torch
-
-    if depth > 6:
-        h.update(b"<deep>")
-    elif isinstance(x, torch.Tensor):
-        t = x.detach().cpu().contiguous()
-        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    elif isinstance(x, np.ndarray):
-        h.update(f"A{x.dtype}{x.shape}".encode() + np.ascontiguousarray(x).tobytes())
-    elif isinstance(x, (list, tuple)):
-        h.update(f"L{len(x)}".encode())
-        for v in x:
-            _hash_value(h, v, depth + 1)
-    elif isinstance(x, dict):
-        h.update(f"D{len(x)}".encode())
-        for k in sorted(x, key=str):
-            h.update(str(k).encode())
-            _hash_value(h, x[k], depth + 1)
-    elif isinstance(x, torch.nn.Module):
-        h.update(f"M{type(x).__qualname__}{x!r}".encode())
-        _hash_value(h, dict(x.state_dict()), depth + 1)
-    elif isinstance(x, types.CodeType):
-        h.update(x.co_code + repr(x.co_names).encode())
-        _hash_value(h, [c for c in x.co_consts], depth + 1)
-    elif callable(x) and hasattr(x, "func") and hasattr(x, "args"):  # functools.partial
-        _hash_value(h, [x.func, list(x.args), dict(x.keywords or {})], depth + 1)
-    elif inspect.isfunction(x) or inspect.ismethod(x):
-        fn = getattr(x, "__func__", x)
-        h.update(f"F{fn.__module__}.{fn.__qualname__}".encode())
-        _hash_value(h, fn.__code__, depth + 1)
-        _hash_value(h, list(fn.__defaults__ or ()), depth + 1)
-        _hash_value(h, [c.cell_contents for c in (fn.__closure__ or ())], depth + 1)
-        if inspect.ismethod(x):
-            _hash_value(h, x.__self__, depth + 1)
-    else:
-        h.update(f"{type(x).__qualname__}:{x!r}".encode())
-
-
 def objective_identity(objective: Objective) -> str:
     """A hex digest that changes when anything the objective computes from changes.
 
-    ``objective.fingerprint()`` when the objective has one; otherwise a SHA-256 of the trainable parameters,
-    the frozen parameters and buffers, every batch of data (all of it, not a sample), the model's repr and the
-    loss function's code, defaults and closure. The run's caches (directions, trace, density, sharpness) are
-    keyed on it, so a stored result is never reused for another objective.
+    The digest of :meth:`Objective.fingerprint` (:mod:`landform.fingerprint`: every batch of data, the loss
+    function's code and closure, weights, buffers and model). The run's caches (directions, trace, density,
+    sharpness) are keyed on it, so a stored result is never reused for another objective.
     """
-    fp = getattr(objective, "fingerprint", None)
-    if callable(fp):
-        return str(fp())
-    h = hashlib.sha256()
-    _hash_value(h, objective.theta0)
-    _hash_value(h, dict(getattr(objective, "_fixed", {})))
-    h.update(repr(objective.model).encode())
-    for b in objective._batches:  # the trust-store branch replaces this with Objective.fingerprint()
-        _hash_value(h, [list(b.args), dict(b.kwargs), b.target])
-    _hash_value(h, objective.loss_fn)
-    return h.hexdigest()
+    return str(objective.fingerprint())
 
 
 def _key(*parts: Any) -> str:
