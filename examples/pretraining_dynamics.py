@@ -138,11 +138,27 @@ def pretrain(seed: int, args, folder: Path):
     return template, (ev_in, ev_lab), {"n_train_windows": len(tr_ids), "vocab": vocab, "chars": len(text)}
 
 
-def spearman(x, y) -> float:
-    """Spearman rank correlation (ties share ranks; NaN when a series is constant)."""
+def spearman(x, y) -> tuple[float, float]:
+    """Spearman rank correlation and its two-sided p-value (ties share ranks; NaN when a series is constant)."""
     from scipy.stats import spearmanr
 
-    return float(spearmanr(x, y).statistic) if np.ptp(np.asarray(y, dtype=float)) > 0 else float("nan")
+    if np.ptp(np.asarray(y, dtype=float)) > 0 and np.all(np.isfinite(np.asarray(y, dtype=float))):
+        res = spearmanr(x, y)
+        return float(res.statistic), float(res.pvalue)
+    return float("nan"), float("nan")
+
+
+def verdict(smad: tuple[float, float], trace: tuple[float, float], alpha: float = 0.05) -> str:
+    """'yes' only when SMAD falls and the trace rises, both at two-sided level ``alpha``; 'no' when either moves
+    significantly the other way; otherwise 'undecided' (with 6 checkpoints |rho| must exceed about 0.89)."""
+    (rs, ps), (rt, pt) = smad, trace
+    if not (np.isfinite(rs) and np.isfinite(rt)):
+        return "undecided (a constant series)"
+    if rs < 0 and ps < alpha and rt > 0 and pt < alpha:
+        return "yes"
+    if (rs > 0 and ps < alpha) or (rt < 0 and pt < alpha):
+        return "no"
+    return f"undecided (not significant at {alpha:g})"
 
 
 def main() -> None:
@@ -186,13 +202,14 @@ def main() -> None:
         f = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
         print(f"{r['seed']:>4} {r['step']:>6} {r['loss']:>9.4f} {f(r['smad'], '.4f'):>9} {f(r['own_smad'], '.4f'):>9} "
               f"{f(r['trace'], '.3g'):>10} {f(r['lambda_max'], '.3g'):>8}")  # fmt: skip
-    print("\nSpearman rank correlation with the step: SMAD (own Hessian plane), trace")
+    print("\nSpearman rank correlation with the step (two-sided p): SMAD (own Hessian plane), trace")
     for seed in args.seeds:
         rows = [r for r in table if r["seed"] == seed]
         st = [r["step"] for r in rows]
         cs = spearman(st, [np.nan if r["own_smad"] is None else r["own_smad"] for r in rows])
         ct = spearman(st, [r["trace"] for r in rows])
-        print(f"  seed {seed}: {cs:+.2f}, {ct:+.2f} -> 'SMAD falls while the trace rises': {'yes' if cs < 0 < ct else 'no'}")
+        print(f"  seed {seed}: {cs[0]:+.2f} (p {cs[1]:.2g}), {ct[0]:+.2f} (p {ct[1]:.2g}) -> "
+              f"'SMAD falls while the trace rises': {verdict(cs, ct)}")  # fmt: skip
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
 
 

@@ -54,11 +54,27 @@ def train_with_checkpoints(seed: int, epochs: list[int], folder: Path, lr: float
     return DigitsCNN(), (xtr, ytr), acc
 
 
-def spearman(x: list[float], y: list[float]) -> float:
-    """Spearman rank correlation (ties share ranks; NaN when a series is constant)."""
+def spearman(x, y) -> tuple[float, float]:
+    """Spearman rank correlation and its two-sided p-value (ties share ranks; NaN when a series is constant)."""
     from scipy.stats import spearmanr
 
-    return float(spearmanr(x, y).statistic) if np.ptp(np.asarray(y, dtype=float)) > 0 else float("nan")
+    if np.ptp(np.asarray(y, dtype=float)) > 0 and np.all(np.isfinite(np.asarray(y, dtype=float))):
+        res = spearmanr(x, y)
+        return float(res.statistic), float(res.pvalue)
+    return float("nan"), float("nan")
+
+
+def verdict(smad: tuple[float, float], trace: tuple[float, float], alpha: float = 0.05) -> str:
+    """'yes' only when SMAD falls and the trace rises, both at two-sided level ``alpha``; 'no' when either moves
+    significantly the other way; otherwise 'undecided' (with 6 checkpoints |rho| must exceed about 0.89)."""
+    (rs, ps), (rt, pt) = smad, trace
+    if not (np.isfinite(rs) and np.isfinite(rt)):
+        return "undecided (a constant series)"
+    if rs < 0 and ps < alpha and rt > 0 and pt < alpha:
+        return "yes"
+    if (rs > 0 and ps < alpha) or (rt < 0 and pt < alpha):
+        return "no"
+    return f"undecided (not significant at {alpha:g})"
 
 
 def main() -> None:
@@ -106,16 +122,14 @@ def main() -> None:
             f"{r['seed']:>4} {r['step']:>5} {r['loss']:>9.4f} {sm:>17} {own:>9} "
             f"{r['trace']:>8.2f} ± {r['trace_stderr']:<4.2f} {r['lambda_max']:>8.3f}"
         )
-    print("\nSpearman rank correlation with the epoch (per seed): SMAD (pca), SMAD (own Hessian), trace, λmax")
+    print("\nSpearman rank correlation with the epoch (per seed; two-sided p): SMAD (pca), SMAD (own Hessian), trace, λmax")
     for seed in args.seeds:
         rows = [r for r in table if r["seed"] == seed]
         ep = [r["step"] for r in rows]
         corr = {k: spearman(ep, [r[k] if r[k] is not None else np.nan for r in rows]) for k in ("smad", "own_smad", "trace", "lambda_max")}
-        holds = corr["own_smad"] < 0 and corr["trace"] > 0
-        print(
-            f"  seed {seed}: {corr['smad']:+.2f} {corr['own_smad']:+.2f} {corr['trace']:+.2f} {corr['lambda_max']:+.2f}"
-            f"  -> 'SMAD (own Hessian) falls while the trace rises': {'yes' if holds else 'no'}"
-        )
+        rho = " ".join(f"{corr[k][0]:+.2f} (p {corr[k][1]:.2g})" for k in ("smad", "own_smad", "trace", "lambda_max"))
+        print(f"  seed {seed}: {rho}  -> 'SMAD (own Hessian) falls while the trace rises': "
+              f"{verdict(corr['own_smad'], corr['trace'])}")  # fmt: skip
     print(f"\ntotal {time.perf_counter() - t0:.0f} s; reports: {out}/seed*/track/report.html")
 
 
