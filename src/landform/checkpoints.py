@@ -298,6 +298,9 @@ def checkpoint_thetas(objective: Any, checkpoints: Any) -> tuple[torch.Tensor, l
     >>> bool(torch.equal(th[0], obj.theta0))
     True
     """
+    from ._validation import check_objective
+
+    check_objective("objective", objective)
     if isinstance(checkpoints, (list, tuple)) and checkpoints and all(isinstance(c, Checkpoint) for c in checkpoints):
         cks = list(checkpoints)
     else:

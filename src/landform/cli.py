@@ -184,6 +184,11 @@ def track(args: argparse.Namespace) -> int:
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
     if args.subsamples == 1 or args.subsamples < 0:
         raise InputError(f"--subsamples: expected 0 (skip) or at least 2, got {args.subsamples}.")
+    if args.span == "auto":
+        raise InputError(
+            "--span: track has no automatic span from the curvature (each checkpoint's would differ); give "
+            "half-widths (one or one per direction), or leave --span out for 1.1 x the trajectory's extent."
+        )
     rec = load_recipe(args.recipe)
     run_dir = Path(args.out or Path("landform-runs") / f"{rec.name}-track")
     span = None if args.span is None else _per_axis_arg(args.span, args.dims, "span")
@@ -285,6 +290,10 @@ def analyze(args: argparse.Namespace) -> int:
         per_layer=args.per_layer,
         metrics=tuple(args.metric),
     ).validate()
+    if config.span != "auto":  # a bad span is refused now, not after the recipe and the directions stage
+        from .evaluate import grid_axes
+
+        grid_axes(config.span, config.resolution, config.dims)
     log(f"recipe: {args.recipe or 'built-in digits CNN'}")
     rec = load_recipe(args.recipe)
     recipe_s = time.perf_counter() - t0

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._validation import check_int, check_objective
 from .errors import InputError
 from .objective import Objective
 
@@ -147,12 +148,8 @@ def stage_counts(
     >>> [(s.name, s.forwards, s.hvps) for s in stage_counts(num_params=1000, dims=2, resolution=11)][:3]
     [('directions', 0, 60), ('grid', 122, 0), ('trace', 0, 30)]
     """
-    if isinstance(resolution, (int, np.integer)):
-        res = [int(resolution)] * dims
-    else:
-        res = [int(r) for r in resolution]
-        if len(res) == 1:
-            res = res * dims
+    dims = check_int("dims", dims, minimum=1, maximum=int(num_params))
+    res = _resolution_list(resolution, dims)
     if len(res) != dims or min(res) < 2:
         raise InputError(f"resolution: expected one value >= 2 or one per direction ({dims}), got {resolution!r}.")
     points = int(np.prod(res))
@@ -238,6 +235,7 @@ def estimate_run(
     >>> [s.name for s in est.stages]
     ['directions', 'grid', 'trace', 'density', 'sharpness']
     """
+    check_objective("objective", objective)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise InputError(f"repeats: expected a positive integer, got {repeats!r}.")
     stages = stage_counts(
@@ -282,6 +280,18 @@ def estimate_run(
     }
     memory["total"] = int(sum(memory.values()))
     return RunEstimate(tuple(timed), forward_s, gradient_s, hvp_s, memory, points, str(dev))
+
+
+def _resolution_list(resolution: Any, dims: int) -> list[int]:
+    """Points per axis as a list (one value is repeated ``dims`` times); non-integers are an InputError."""
+    values = [resolution] if isinstance(resolution, (int, np.integer, str, float)) else resolution
+    try:
+        res = [check_int("resolution", r, minimum=2) for r in values]
+    except TypeError as exc:  # not iterable
+        raise InputError(
+            f"resolution: expected an integer >= 2 or one per direction ({dims}), got {resolution!r}."
+        ) from exc
+    return res * dims if len(res) == 1 else res
 
 
 def _shape(resolution: Any, dims: int) -> tuple[int, ...]:

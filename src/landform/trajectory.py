@@ -161,10 +161,19 @@ def project_trajectory(objective: Objective, directions: Any, checkpoints: Any) 
     >>> [round(float(c), 5) for c in t.coords[0]], bool(t.off_plane[0] < 1e-5)
     ([0.5, -0.25], True)
     """
+    from ._validation import check_objective
+
+    check_objective("objective", objective)
     d = as_directions(objective, directions)
     thetas, cks = checkpoint_thetas(objective, checkpoints)
     theta0 = objective.theta0.double()
     R = thetas.double() - theta0[None, :]
+    bad = [c.name for c, row in zip(cks, R, strict=True) if not bool(torch.isfinite(row).all())]
+    if bad:
+        raise NonFiniteError(
+            f"checkpoints: the parameters of {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} contain NaN or inf; "
+            "they have no place in the subspace. Leave those checkpoints out (a diverged run's last steps)."
+        )
     D = d.vectors.double()
     coords, off = _least_squares(D, R)
     loss = np.array([_own_loss(objective, ck, th) for ck, th in zip(cks, thetas, strict=True)])
