@@ -107,3 +107,17 @@ def test_cli_refuses_a_bad_span_before_loading_the_recipe(tmp_path, capsys, argv
     assert rc == 1, err
     assert match in err and "recipe was loaded" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_checkpoint_files_are_ordered_by_step_not_by_a_metric_in_the_name(tmp_path):
+    # Lightning's default names end in the monitored metric; sorting by the last number put epoch 2 first.
+    from landform.checkpoints import checkpoint_paths, step_from_name
+
+    names = ["epoch=0-step=100-val_loss=0.92.ckpt", "epoch=1-step=200-val_loss=0.41.ckpt",
+             "epoch=2-step=300-val_loss=0.35.ckpt"]
+    for n in reversed(names):
+        (tmp_path / n).write_bytes(b"")
+    assert [p.name for p in checkpoint_paths(tmp_path)] == names
+    assert [step_from_name(n) for n in names] == [100, 200, 300]
+    assert step_from_name("model_epoch5_acc0.91.pt") == 5 and step_from_name("ckpt_step1200.pt") == 1200
+    assert step_from_name("step-10.pt") == 10 and step_from_name("final.pt") is None

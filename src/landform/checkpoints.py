@@ -62,20 +62,34 @@ class Checkpoint:
         return h.hexdigest()
 
 
+_LABELLED = (r"(?:global_step|iteration|iter|step)", r"epoch")
+
+
 def step_from_name(name: str) -> int | None:
-    """The last integer in a file name's stem, or None.
+    """The training step in a file name's stem, or None.
+
+    A number labelled ``step`` (also ``global_step``, ``iter``, ``iteration``; ``step=300``, ``step-300``,
+    ``step_300``, ``step300``) wins, then one labelled ``epoch``, then the last integer of the stem that is not
+    part of a decimal number, so that a metric in the name (``val_loss=0.35``, Lightning's
+    ``epoch=2-step=300-val_loss=0.35.ckpt``) never decides the order.
 
     Examples
     --------
     >>> step_from_name("runs/ckpt_step1200.pt"), step_from_name("epoch-03.pt"), step_from_name("final.pt")
     (1200, 3, None)
+    >>> step_from_name("epoch=2-step=300-val_loss=0.35.ckpt"), step_from_name("model_epoch5_acc0.91.pt")
+    (300, 5)
     """
     stem = Path(name).name
     for suf in CHECKPOINT_SUFFIXES:
         if stem.endswith(suf):
             stem = stem[: -len(suf)]
             break
-    nums = re.findall(r"\d+", stem)
+    for label in _LABELLED:
+        found = re.findall(label + r"[=_\-]?(\d+)(?![\d.]*\d)", stem, flags=re.IGNORECASE)
+        if found:
+            return int(found[-1])
+    nums = re.findall(r"\d+", re.sub(r"\d*\.\d+", " ", stem))
     return int(nums[-1]) if nums else None
 
 
