@@ -121,3 +121,15 @@ def test_checkpoint_files_are_ordered_by_step_not_by_a_metric_in_the_name(tmp_pa
     assert [step_from_name(n) for n in names] == [100, 200, 300]
     assert step_from_name("model_epoch5_acc0.91.pt") == 5 and step_from_name("ckpt_step1200.pt") == 1200
     assert step_from_name("step-10.pt") == 10 and step_from_name("final.pt") is None
+
+
+def test_landscaper_span_refuses_even_steps_and_non_numbers():
+    # landscaper's even grid runs from -distance to distance * (s//2 - 1) / (s/2): no symmetric span gives it, and
+    # landscaper_span(0.05, 50) used to return 0.05 as if it did.
+    from landform import landscaper_span
+
+    with pytest.raises(InputError, match=r"steps: landscaper's grid of 50 \(even\) steps .* to 0.048 "):
+        landscaper_span(0.05, 50)
+    with pytest.raises(InputError, match="distance: expected a finite number > 0"):
+        landscaper_span("a", 5)
+    assert landscaper_span(0.05, 51) == 0.05 * 25 / 25.5

@@ -53,7 +53,8 @@ def landscaper_span(distance: float, steps: int) -> float:
     landscaper steps by ``||theta0|| * distance / (steps / 2)`` from the centre, ``steps // 2`` times each way,
     so its last point is at ``distance * (steps // 2) / (steps / 2)`` of ``||theta0||`` (its axis labels say
     ``distance``). ``grid_landscape(..., span=landscaper_span(distance, steps), span_units="relative",
-    resolution=steps)`` evaluates the same points (for odd ``steps``).
+    resolution=steps)`` evaluates the same points. ``steps`` must be odd: landscaper's grid for an even number
+    of steps is asymmetric (an ``InputError`` says which (lo, hi) span reproduces it).
 
     Examples
     --------
@@ -64,9 +65,19 @@ def landscaper_span(distance: float, steps: int) -> float:
     """
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
         raise InputError(f"steps: expected an integer >= 2, got {steps!r}.")
+    if isinstance(distance, bool) or not isinstance(distance, (int, float, np.integer, np.floating)):
+        raise InputError(f"distance: expected a finite number > 0 (a fraction of ||theta0||), got {distance!r}.")
     distance = float(distance)
     if not math.isfinite(distance) or distance <= 0:
         raise InputError(f"distance: expected a finite number > 0, got {distance}.")
+    if steps % 2 == 0:
+        s = int(steps)
+        raise InputError(
+            f"steps: landscaper's grid of {s} (even) steps is not symmetric: it runs from -{distance:g} to "
+            f"{distance * (s // 2 - 1) / (s / 2):g} of ||theta0||, so no single span reproduces it. Use an odd "
+            f"number of steps, or span=[(-{distance:g}, {distance * (s // 2 - 1) / (s / 2):g})] * dims with "
+            f"span_units='relative', resolution={s}."
+        )
     return distance * (int(steps) // 2) / (int(steps) / 2)
 
 
