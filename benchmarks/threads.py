@@ -2,7 +2,8 @@
 OMP_NUM_THREADS=1 and =2, and the script prints the largest difference of the grids.
 
 Cases (seed 0): the built-in digits CNN trained as `landform analyze` trains it (2 epochs here) on its
-1,438 training images; a 64-512-512-10 MLP on 4,096 rows; a 2-conv CNN on 512 32x32 images; and an MSE
+1,438 training images, with random directions and with its top-2 Hessian directions (``digits-hessian``: the
+two eigenvalues are compared with the grid values); a 64-512-512-10 MLP on 4,096 rows; a 2-conv CNN on 512 32x32 images; and an MSE
 regression on 200,000 rows in one batch, once more with batch_size=16,384. torch splits a reduction over more
 than 32,768 elements across threads, which reorders the float32 sum; the 200,000-row MSE is the case where this
 shows, and batches under that size (or landform.determinism.single_threaded()) make it identical.
@@ -26,7 +27,7 @@ from landform import Objective, grid_landscape, random_directions
 case = sys.argv[1]
 torch.manual_seed(0)
 kw = {}
-if case == "digits":
+if case in ("digits", "digits-hessian"):
     from landform.recipes.digits import recipe
     r = recipe(epochs=2); model, data, loss = r.model, r.data, r.loss_fn
 elif case == "mlp":
@@ -42,8 +43,14 @@ else:
     if case == "mse-batched":
         kw["batch_size"] = 16384
 obj = Objective(model, data, loss, **kw)
-ls = grid_landscape(obj, random_directions(obj, 2, seed=0), resolution=3, progress=False)
-print(json.dumps(ls.values.ravel().tolist()))
+if case == "digits-hessian":  # landform analyze's default directions: top-2 Hessian eigenvectors (Lanczos)
+    from landform import hessian_directions
+    d = hessian_directions(obj, 2)
+    extra = [float(v) for v in d.eigenvalues]
+else:
+    d, extra = random_directions(obj, 2, seed=0), []
+ls = grid_landscape(obj, d, resolution=3, progress=False)
+print(json.dumps(extra + ls.values.ravel().tolist()))
 """
 
 
@@ -54,8 +61,13 @@ def run(case: str, threads: int) -> np.ndarray:
 
 
 def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", nargs="+", default=["digits", "digits-hessian", "mlp", "cnn", "mse", "mse-batched"])
+    cases = ap.parse_args().cases
     print(f"{'case':<12} {'max |diff|':>12} {'max rel diff':>13}  bitwise  (OMP_NUM_THREADS 1 vs 2, 3x3 grid)")
-    for case in ("digits", "mlp", "cnn", "mse", "mse-batched"):
+    for case in cases:
         a, b = run(case, 1), run(case, 2)
         diff = np.abs(a - b)
         print(f"{case:<12} {diff.max():12.3g} {(diff / np.abs(a)).max():13.3g}  {np.array_equal(a, b)}")
