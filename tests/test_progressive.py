@@ -233,3 +233,86 @@ def test_select_matches_the_rows_and_regroups():
     for bad in ([], [30], [1, 1], [[1, 2]], [0.5]):
         with pytest.raises(InputError, match="indices"):
             obj.select(bad)
+
+
+def _margin(outputs, targets):
+    """A continuous per-sample metric (batch mean of the true class's logit minus the largest other one)."""
+    true = outputs.gather(1, targets[:, None])[:, 0]
+    other = outputs.scatter(1, targets[:, None], float("-inf")).max(dim=1).values
+    return (true - other).mean()
+
+
+def test_metrics_with_all_shards_equal_grid_landscape_metrics():
+    # 45 samples in batches of 8: 7 shards of 6 or 7 samples that cut across the batches; the metric means are
+    # combined with the shard sizes as weights (an unweighted mean of the shard means would differ)
+    from landform.pointmetrics import accuracy
+
+    model, x, y = _problem()
+    obj = Objective(model, (x, y), nn.functional.cross_entropy, batch_size=8)
+    d = random_directions(obj, 2, seed=0, normalization="filter")
+    mets = {"accuracy": accuracy, "margin": _margin}
+    full = grid_landscape(obj, d, span=1.5, resolution=(5, 3), progress=False, metrics=mets)
+    prog = progressive_landscape(obj, d, span=1.5, resolution=(5, 3), shards=7, rtol=0, progress=False, metrics=mets)
+    assert list(prog.metrics) == ["accuracy", "margin"] and list(prog.metrics_stderr) == ["accuracy", "margin"]
+    for name in mets:
+        np.testing.assert_allclose(prog.metrics[name], full.metrics[name], rtol=1e-6, atol=1e-12)
+        assert np.all(prog.metrics_stderr[name] == 0.0)
+    assert np.ptp(full.metrics["accuracy"]) > 0.05 and np.ptp(full.metrics["margin"]) > 0.1  # not constant fields
+    np.testing.assert_allclose(prog.values, full.values, rtol=2e-6)
+
+
+def test_metrics_mean_and_stderr_follow_the_definition_on_part_of_the_data():
+    from landform.pointmetrics import accuracy
+
+    model, x, y = _problem(n=50)
+    obj = Objective(model, (x, y), nn.functional.cross_entropy, batch_size=16)
+    d = random_directions(obj, 2, seed=3)
+    K, k = 8, 4
+    prog = progressive_landscape(obj, d, span=2.0, resolution=4, shards=K, rtol=0, max_shards=k, seed=11,
+                                 progress=False, metrics={"accuracy": accuracy, "margin": _margin})  # fmt: skip
+    parts = [np.sort(p) for p in np.array_split(np.random.default_rng(11).permutation(50), K)][:k]
+    n = np.array([p.size for p in parts], float)
+    for name, fn in (("accuracy", accuracy), ("margin", _margin)):
+        V = []
+        for p in parts:  # each shard's metric from a separate Objective on its rows, evaluated point by point
+            sub = Objective(model, (x[p], y[p]), nn.functional.cross_entropy)
+            vals = np.zeros((4, 4))
+            for i, a in enumerate(prog.axes[0]):
+                for j, b in enumerate(prog.axes[1]):
+                    theta = sub.theta0 + a * d.vectors[0] + b * d.vectors[1]
+                    with torch.no_grad():
+                        out = torch.func.functional_call(model, sub.layout.unflatten(theta), (x[p],))
+                    vals[i, j] = float(fn(out, y[p]))
+            V.append(vals)
+        V = np.stack(V)
+        mean = np.tensordot(n, V, axes=1) / n.sum()
+        se = V.std(axis=0, ddof=1) / math.sqrt(k) * math.sqrt(1 - k / K)
+        np.testing.assert_allclose(prog.metrics[name], mean, rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(prog.metrics_stderr[name], se, rtol=1e-5, atol=1e-9)
+        assert se.max() > 0
+    assert not np.allclose(prog.metrics_stderr["margin"], prog.stderr)  # its own spread, not the loss's
+
+
+def test_metrics_resume_by_shard_and_are_part_of_the_fingerprint(tmp_path):
+    from landform.pointmetrics import accuracy
+
+    model, x, y = _problem(n=40)
+    obj = Objective(model, (x, y), nn.functional.cross_entropy)
+    d = random_directions(obj, 2, seed=0)
+    kw = dict(span=2.0, resolution=3, shards=4, rtol=0, progress=False, out=str(tmp_path / "p"))
+    part = progressive_landscape(obj, d, max_shards=2, metrics={"accuracy": accuracy}, **kw)
+    stored = load_landscape(tmp_path / "p")
+    np.testing.assert_array_equal(stored.metrics["accuracy"], part.metrics["accuracy"])
+    np.testing.assert_array_equal(stored.metrics_stderr["accuracy"], part.metrics_stderr["accuracy"])
+    assert stored.metrics_stderr["accuracy"].max() > 0
+    shard_files = [tmp_path / "p" / "shards" / f"s{i:04d}" / "metrics.npy" for i in range(2)]
+    before = [(f.stat().st_ino, f.stat().st_mtime_ns) for f in shard_files]
+    for other in ({"accuracy": _margin}, {"margin": accuracy}, None):  # other code, other name, none at all
+        with pytest.raises(StoreError, match="holds a progressive landscape of a different run"):
+            progressive_landscape(obj, d, metrics=other, **kw)
+    full = progressive_landscape(obj, d, metrics={"accuracy": accuracy}, **kw)
+    assert [(f.stat().st_ino, f.stat().st_mtime_ns) for f in shard_files] == before  # read back, not recomputed
+    ref = grid_landscape(obj, d, span=2.0, resolution=3, progress=False, metrics={"accuracy": accuracy})
+    np.testing.assert_allclose(full.metrics["accuracy"], ref.metrics["accuracy"], rtol=1e-12)
+    again = load_landscape(tmp_path / "p")
+    assert np.all(again.metrics_stderr["accuracy"] == 0) and again.data_fraction == 1.0

@@ -103,19 +103,37 @@ def _matched(a: tuple[int, ...], b: tuple[int, ...], shape: tuple[int, ...]) -> 
     return (np.abs(ca[:, None, :] - cb[None, :, :]).max(axis=2) <= 1).any(axis=1)
 
 
-def _round_stats(shard_values: list[np.ndarray], sizes: np.ndarray, K: int, min_persistence: float) -> dict[str, Any]:
-    """Mean, standard error and jackknifed topology after ``k = len(shard_values)`` shards."""
-    k = len(shard_values)
-    V = np.stack(shard_values)  # (k, *shape)
-    n = sizes[:k].astype(np.float64)
+def _mean_stderr(V: np.ndarray, n: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sum, mean, standard error) of ``k`` shard estimates ``V`` (k, *shape) of shard sizes ``n`` (k,) out of
+    ``K`` shards: the sample-weighted mean and between-shard std / sqrt(k) * sqrt(1 - k/K) (DESIGN.md)."""
+    k = V.shape[0]
     S = np.tensordot(n, V, axes=1)
     mean = S / n.sum()
     fpc = math.sqrt(max(0.0, 1.0 - k / K))
-    if k >= 2:
-        stderr = V.std(axis=0, ddof=1) / math.sqrt(k) * fpc
-    else:
-        stderr = np.full(mean.shape, np.nan)
-    out: dict[str, Any] = {"k": k, "mean": mean, "stderr": stderr, "topology": None}
+    stderr = V.std(axis=0, ddof=1) / math.sqrt(k) * fpc if k >= 2 else np.full(mean.shape, np.nan)
+    return S, mean, stderr
+
+
+def _round_stats(
+    shard_values: list[np.ndarray],
+    sizes: np.ndarray,
+    K: int,
+    min_persistence: float,
+    shard_metrics: list[dict[str, np.ndarray]] | None = None,
+) -> dict[str, Any]:
+    """Mean, standard error and jackknifed topology after ``k = len(shard_values)`` shards; the same mean and
+    standard error of every per-point metric (``shard_metrics``: one ``{name: values}`` per shard)."""
+    k = len(shard_values)
+    V = np.stack(shard_values)  # (k, *shape)
+    n = sizes[:k].astype(np.float64)
+    S, mean, stderr = _mean_stderr(V, n, K)
+    fpc = math.sqrt(max(0.0, 1.0 - k / K))
+    metrics: dict[str, np.ndarray] = {}
+    metrics_stderr: dict[str, np.ndarray] = {}
+    for name in (shard_metrics or [{}])[0]:
+        _, metrics[name], metrics_stderr[name] = _mean_stderr(np.stack([m[name] for m in shard_metrics]), n, K)
+    out: dict[str, Any] = {"k": k, "mean": mean, "stderr": stderr, "topology": None, "metrics": metrics,
+                           "metrics_stderr": metrics_stderr}
     if not np.isfinite(mean).all() or k < 2:
         return out
     top = significant_topology(mean, min_persistence=min_persistence)
@@ -231,6 +249,7 @@ def progressive_landscape(
     chunk_points: int = 256,
     provenance: dict[str, Any] | None = None,
     compile: bool = False,
+    metrics: dict[str, Any] | None = None,
 ) -> Landscape:
     """Grid landscape estimated from as few shards of the data as its topology needs, with standard errors.
 
@@ -277,11 +296,19 @@ def progressive_landscape(
         Extra entries for the result's provenance.
     compile : bool
         Evaluate through :func:`torch.compile` (:meth:`Objective.compiled`, compiled once for all shards).
+    metrics : dict of str to callable, optional
+        Per-point metrics ``{name: fn(outputs, targets)}`` (batch means, e.g.
+        :func:`landform.pointmetrics.accuracy`), evaluated in the same forward pass as the loss on every shard
+        (as :func:`landform.grid_landscape` does) and combined exactly like the loss: ``ls.metrics[name]`` the
+        sample-weighted mean over the shards used, ``ls.metrics_stderr[name]`` its standard error (the same
+        formula). They are stored and resumed with each shard and are part of the store's fingerprint; they do
+        not enter the stopping rule.
 
     Returns
     -------
     Landscape
-        ``values`` the estimate, ``stderr`` its standard errors, ``data_fraction`` the share of samples used;
+        ``values`` the estimate, ``stderr`` its standard errors, ``data_fraction`` the share of samples used,
+        ``metrics`` and ``metrics_stderr`` the per-point metrics and their standard errors;
         ``provenance["progressive"]`` the split, each round's summary, the certainty (share of jackknife
         replicates) of each significant minimum and saddle, why it stopped and the sample-forwards spent.
 
@@ -304,6 +331,9 @@ def progressive_landscape(
     _check_args(objective, shards, rtol, max_shards, min_persistence)
     if not isinstance(compile, bool):
         raise InputError(f"compile: expected True or False, got {compile!r}.")
+    from .pointmetrics import check_metrics, metrics_fingerprint
+
+    metrics = check_metrics(metrics)
     if compile and not objective.is_compiled:
         objective = objective.compiled()
     K = int(shards)
@@ -318,12 +348,14 @@ def progressive_landscape(
         from .fingerprint import fingerprint
 
         fp_parts = json.dumps(fingerprint(objective, d, axes), sort_keys=True, default=str)
-        fp = hashlib.sha256(f"{fp_parts}|K={K}|seed={int(seed)}".encode()).hexdigest()
+        fp_metrics = f"|metrics={metrics_fingerprint(metrics)}" if metrics else ""  # names and code
+        fp = hashlib.sha256(f"{fp_parts}|K={K}|seed={int(seed)}{fp_metrics}".encode()).hexdigest()
         template = Landscape(np.full(shape, np.nan), axes, d.metadata(), float("nan"), {}, np.zeros(shape, bool))
         _open_state(out_path, template, {"format": "landform.progressive", "fingerprint": fp, "shards": K,
                                          "seed": int(seed), "sizes": sizes.tolist()})
     t0 = time.perf_counter()
     shard_values: list[np.ndarray] = []
+    shard_metrics: list[dict[str, np.ndarray]] = []
     centers: list[float] = []
     history: list[dict[str, Any]] = []
     first_prov: dict[str, Any] = {}
@@ -337,12 +369,14 @@ def progressive_landscape(
             ls = grid_landscape(
                 sub, d, span=span, resolution=resolution, progress=progress, chunk_points=chunk_points,
                 out=None if out_path is None else str(out_path / "shards" / f"s{s:04d}"),
+                metrics=metrics or None,
             )
         shard_values.append(ls.values)
+        shard_metrics.append(ls.metrics)
         centers.append(ls.center_value)
         evaluated_points += int(ls.provenance.get("timings", {}).get("points_evaluated", 0))
         first_prov = first_prov or dict(ls.provenance)
-        stats = _round_stats(shard_values, sizes, K, float(min_persistence))
+        stats = _round_stats(shard_values, sizes, K, float(min_persistence), shard_metrics)
         top = stats["topology"]
         stable = _is_stable(stats, float(rtol))
         row = {"shards": s + 1, "data_fraction": float(sizes[: s + 1].sum() / sizes.sum()), "stable": stable}
@@ -420,4 +454,5 @@ def _result(stats, sizes, K, centers, d, axes, history, first_prov, objective, r
     prov.update(provenance or {})
     center = float(np.dot(n, centers) / used)
     return Landscape(stats["mean"], axes, d.metadata(), center, prov, stderr=stats["stderr"],
-                     data_fraction=used / int(sizes.sum()))
+                     data_fraction=used / int(sizes.sum()), metrics=stats["metrics"],
+                     metrics_stderr=stats["metrics_stderr"])

@@ -157,6 +157,9 @@ class Landscape:
     metrics : dict of str to numpy.ndarray
         Extra per-point metrics recorded in the same forward passes as the loss (``grid_landscape(...,
         metrics=...)``), each of the shape of ``values``; empty when none were asked for.
+    metrics_stderr : dict of str to numpy.ndarray
+        Standard error of each metric, like ``stderr`` for the values, when they are estimates from part of the
+        data (:func:`landform.progressive_landscape`); empty otherwise.
     """
 
     values: np.ndarray
@@ -168,6 +171,7 @@ class Landscape:
     stderr: np.ndarray | None = None
     data_fraction: float = 1.0
     metrics: dict[str, np.ndarray] = field(default_factory=dict)
+    metrics_stderr: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         values = np.asarray(self.values, dtype=np.float64)
@@ -195,6 +199,13 @@ class Landscape:
             if v.shape != values.shape:
                 raise InputError(f"Landscape: metric {k!r} has shape {v.shape}, the values {values.shape}.")
         object.__setattr__(self, "metrics", metrics)
+        mse = {str(k): np.asarray(v, dtype=np.float64) for k, v in (self.metrics_stderr or {}).items()}
+        if mse and (list(mse) != list(metrics) or any(mse[k].shape != values.shape for k in mse)):
+            raise InputError(
+                f"Landscape: metrics_stderr must have one array of shape {values.shape} per metric "
+                f"{list(metrics)}, got {[(k, v.shape) for k, v in mse.items()]}."
+            )
+        object.__setattr__(self, "metrics_stderr", mse)
 
     # ------------------------------------------------------------------ shape and flags
     @property
@@ -436,6 +447,7 @@ def _load_grid(path: Path) -> Landscape:
         stderr=stderr,
         data_fraction=float(meta.get("data_fraction", 1.0)),
         metrics=_load_metrics(path, meta, shape),
+        metrics_stderr=_load_metrics(path, meta, shape, "metrics_stderr.npy"),
     )
 
 
@@ -446,18 +458,26 @@ def save_metrics(path: Path, ls: Landscape) -> None:
         atomic_save_npy(path / "metrics.npy", np.stack([ls.metrics[k] for k in ls.metrics]))
     elif (path / "metrics.npy").exists():
         (path / "metrics.npy").unlink()
+    if ls.metrics_stderr:  # (m, *shape), the metrics' order
+        atomic_save_npy(path / "metrics_stderr.npy", np.stack([ls.metrics_stderr[k] for k in ls.metrics]))
+    elif (path / "metrics_stderr.npy").exists():
+        (path / "metrics_stderr.npy").unlink()
 
 
-def _load_metrics(path: Path, meta: dict[str, Any], shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+def _load_metrics(
+    path: Path, meta: dict[str, Any], shape: tuple[int, ...], file: str = "metrics.npy"
+) -> dict[str, np.ndarray]:
     names = list(meta.get("metrics", []))
     if not names:
         return {}
-    if (path / "metrics.npy").exists():
-        arr = np.load(path / "metrics.npy", allow_pickle=False)
+    if (path / file).exists():
+        arr = _load_npy(path / file)
+    elif file != "metrics.npy":
+        return {}  # metrics_stderr.npy: only estimates from part of the data have one
     else:
         arr = assemble_metric_chunks(path, meta, len(names))
     if arr.shape != (len(names), *shape):
-        raise StoreError(f"{path}/metrics.npy: shape {arr.shape}, expected {(len(names), *shape)}; the store is corrupt.")
+        raise StoreError(f"{path}/{file}: shape {arr.shape}, expected {(len(names), *shape)}; the store is corrupt.")
     return dict(zip(names, arr, strict=True))
 
 
