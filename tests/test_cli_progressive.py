@@ -66,3 +66,37 @@ def test_progressive_run_and_report(tmp_path, recipe_file, capsys):
     prog = json.loads((out2 / "summary.json").read_text())["progressive"]
     assert prog["stopped"] == "stable" and prog["shards_used"] >= 3 and prog["rtol"] == 10.0
     assert main(["analyze", *args, "--rtol", "-1", "--out", str(tmp_path / "bad"), "--quiet"]) == 1
+
+
+def test_progressive_with_a_metric_records_it_like_the_grid_and_reports_it(tmp_path, recipe_file, capsys):
+    import importlib.util
+
+    from landform import Objective, grid_landscape, random_directions
+    from landform.pointmetrics import accuracy
+
+    args = [str(recipe_file), "--resolution", "5", "--span", "3", "--directions", "random", "--progressive",
+            "--shards", "4", "--density-probes", "0", "--trace-hvp", "0", "--sharpness-rho", "0",
+            "--metric", "accuracy"]  # fmt: skip
+    assert main(["analyze", *args, "--rtol", "0", "--out", str(tmp_path / "all"), "--quiet"]) == 0
+    spec = importlib.util.spec_from_file_location("rec", recipe_file)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    model, data, loss = mod.recipe()
+    obj = Objective(model, data, loss)
+    ref = grid_landscape(obj, random_directions(obj, 2, seed=0), span=3.0, resolution=5, progress=False,
+                         metrics={"accuracy": accuracy})  # fmt: skip
+    ls = load_landscape(tmp_path / "all" / "landscape")
+    np.testing.assert_allclose(ls.metrics["accuracy"], ref.metrics["accuracy"], rtol=1e-12)
+    assert np.ptp(ref.metrics["accuracy"]) > 0.1 and np.all(ls.metrics_stderr["accuracy"] == 0)
+    summary = json.loads((tmp_path / "all" / "summary.json").read_text())
+    assert summary["basins"]["accuracy"] and summary["progressive"]["metrics_max_stderr"] == {"accuracy": 0.0}
+    page = (tmp_path / "all" / "report.html").read_text()
+    assert "id='fig-metric_accuracy'" in page and "estimated from 100.0 % of the data" in page
+    # stopped early: the map is an estimate and the report says from how much data, with its standard error
+    args[args.index("--shards") + 1] = "8"
+    assert main(["analyze", *args, "--rtol", "10", "--out", str(tmp_path / "part"), "--quiet"]) == 0
+    part = load_landscape(tmp_path / "part" / "landscape")
+    assert part.data_fraction < 1 and part.metrics_stderr["accuracy"].max() > 0
+    page = (tmp_path / "part" / "report.html").read_text()
+    assert (f"estimated from {100 * part.data_fraction:.1f} % of the data with the loss; largest standard error "
+            f"{part.metrics_stderr['accuracy'].max():.3g}") in page

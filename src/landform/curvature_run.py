@@ -121,9 +121,16 @@ def curvature_section(data: Any) -> str:
         for name, field in ls.metrics.items():
             if np.isfinite(field).all():
                 view = Landscape(field, ls.axes, ls.directions, float("nan"), {})
+                se = ls.metrics_stderr.get(name)
+                how = (
+                    f"estimated from {100 * ls.data_fraction:.1f} % of the data with the loss; largest standard "
+                    f"error {float(np.nanmax(se)):.3g}"
+                    if se is not None
+                    else "recorded with the loss"
+                )
                 add(
                     f"metric_{name}",
-                    f"{name} over the same grid (recorded with the loss).",
+                    f"{name} over the same grid ({how}).",
                     lambda ax, view=view: plot_contour(view, ax, mark_minima=False),
                 )
     basins = extras.get("basins") or {}

@@ -692,11 +692,6 @@ def analyze(
 
         if world > 1:
             raise InputError("progressive: runs in one process; launch it without torchrun.")
-        if grid_kw.pop("metrics") is not None:
-            raise InputError(
-                "metrics (--metric): progressive landscapes do not record per-point metrics yet; drop --metric "
-                "or --progressive."
-            )
         from .geometry import resolve_span
 
         # progressive_landscape takes coefficient spans: convert relative/auto spans here, keep the record
@@ -733,6 +728,10 @@ def analyze(
             **{k: info.get(k) for k in ("shards", "shards_used", "stopped", "rtol", "t95", "sample_forwards")},
             **{k: (info.get("summary") or {}).get(k) for k in ("smad", "smad_se")},
         }
+        if ctx.landscape.metrics_stderr:  # the per-point metrics' largest standard errors
+            sections["progressive"]["metrics_max_stderr"] = {
+                k: float(np.nanmax(v)) for k, v in ctx.landscape.metrics_stderr.items()
+            }
     if ctx.directions.eigenvalues is not None:
         sections.setdefault("hessian", {})["top_eigenvalues"] = [float(x) for x in ctx.directions.eigenvalues]
     ls = ctx.landscape
