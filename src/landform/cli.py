@@ -134,6 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="record a per-point metric with the loss (built in: accuracy, for classification recipes); repeatable",
     )
+    a.add_argument(
+        "--eigenvalue-map",
+        type=int,
+        nargs="?",
+        const=5,
+        default=0,
+        metavar="POINTS",
+        help="map the top Hessian eigenvalue over POINTS x POINTS of the grid's points (default 5; one Lanczos run "
+        "of at most 60 HVPs each; its contour in the report)",
+    )
+    a.add_argument(
+        "--eigenvalue-map-smallest", action="store_true", help="--eigenvalue-map: also the smallest eigenvalue"
+    )
     r = sub.add_parser("report", help="(re)build figures and report.html of a run folder")
     r.add_argument("run_dir")
     c = sub.add_parser(
@@ -289,6 +302,8 @@ def analyze(args: argparse.Namespace) -> int:
         compile=args.compile,
         per_layer=args.per_layer,
         metrics=tuple(args.metric),
+        eigenvalue_map=args.eigenvalue_map,
+        eigenvalue_map_smallest=args.eigenvalue_map_smallest,
     ).validate()
     if config.span != "auto":  # a bad span is refused now, not after the recipe and the directions stage
         from .evaluate import grid_axes
@@ -312,6 +327,7 @@ def analyze(args: argparse.Namespace) -> int:
             objective, dims=config.dims, resolution=config.resolution, directions=str(config.directions),
             trace_hvp=config.trace_hvp, density_probes=config.density_probes, density_steps=config.density_steps,
             sharpness_rho=config.sharpness_rho, report=config.report, repeats=3 if args.estimate else 1,
+            eigenvalue_map=config.eigenvalue_map, eigenvalue_map_smallest=config.eigenvalue_map_smallest,
         )
         if args.estimate:
             print(est.table())
@@ -386,6 +402,14 @@ def format_summary(result: RunResult, *, recipe_s: float = 0.0) -> str:
         )
     for name, brows in ((result.extras or {}).get("basins") or {}).items():
         lines.append(f"  basins/{name:<8} " + ", ".join(f"{b['size']} pts {name} {b['mean']:.3f}" for b in brows[:4]))
+    em = (result.extras or {}).get("eigenvalue_map")
+    if em:
+        ranges = ", ".join(
+            f"{'lmax' if w == 'LA' else 'lmin'} [{em[w]['min']:.4g}, {em[w]['max']:.4g}]" for w in em["which"]
+        )
+        lines.append(
+            f"  eigenvalue map  {' x '.join(map(str, em['shape']))} points: {ranges} ({em['n_hvp']:,} HVPs)"
+        )
     sh = result.sharpness
     if sh:
         lines.append(f"  sharpness       average {sh.average:.4g}, worst {sh.worst:.4g} (L2, rho {sh.rho:g})")

@@ -43,6 +43,7 @@ __all__ = [
     "param_block",
     "curvature_operator",
     "eigenvalue_map",
+    "eigenvalue_map_axes",
     "layer_curvature",
 ]
 
@@ -447,6 +448,7 @@ def eigenvalue_map(
     max_hvp: int = 60,
     seed: int = 0,
     verbose: bool = True,
+    axes: Sequence[Any] | None = None,
 ) -> EigenvalueMap:
     """The top (``"LA"``) and optionally the bottom (``"SA"``) curvature eigenvalue at every point of a grid.
 
@@ -474,6 +476,9 @@ def eigenvalue_map(
         residual is in ``residuals``) with a warning.
     verbose : bool
         Print the cost to stderr.
+    axes : sequence of 1-D arrays, optional
+        The grid's coordinates, one array per direction, instead of ``span`` and ``resolution`` (e.g. a
+        sub-grid of a landscape's own axes, :func:`eigenvalue_map_axes`).
 
     Returns
     -------
@@ -506,7 +511,15 @@ def eigenvalue_map(
     if isinstance(max_hvp, bool) or not isinstance(max_hvp, int) or max_hvp < 2:
         raise InputError(f"max_hvp: expected an integer >= 2, got {max_hvp!r}.")
     d = as_directions(objective, directions)
-    axes = grid_axes(span, resolution, d.n)
+    if axes is None:
+        axes = grid_axes(span, resolution, d.n)
+    else:
+        axes = tuple(np.asarray(a, dtype=np.float64) for a in axes)
+        if len(axes) != d.n or any(a.ndim != 1 or a.size < 1 or not np.isfinite(a).all() for a in axes):
+            raise InputError(
+                f"axes: expected {d.n} finite 1-D coordinate arrays (one per direction), got "
+                f"{[a.shape for a in axes]}."
+            )
     shape = tuple(len(a) for a in axes)
     total = int(np.prod(shape))
     if verbose:
@@ -560,6 +573,28 @@ def eigenvalue_map(
             "elapsed_s": elapsed,
         },
     )
+
+
+def eigenvalue_map_axes(axes: Sequence[Any], points: int) -> tuple[np.ndarray, ...]:
+    """A coarse sub-grid of a landscape's grid: ``points`` coordinates per axis taken from ``axes`` itself.
+
+    The indices ``round(linspace(0, n - 1, points))`` of each axis: both edges always, the centre when ``n`` and
+    ``points`` are odd; an axis with fewer than ``points`` coordinates is taken whole. The map's points are
+    then grid points of the landscape, so its contour lies on the landscape's coordinates.
+
+    Examples
+    --------
+    >>> [a.tolist() for a in eigenvalue_map_axes([np.linspace(-1, 1, 41), np.linspace(0, 2, 3)], 5)]
+    [[-1.0, -0.5, 0.0, 0.5, 1.0], [0.0, 1.0, 2.0]]
+    """
+    if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or points < 2:
+        raise InputError(f"points: expected an integer >= 2 (points per axis of the map), got {points!r}.")
+    out = []
+    for a in axes:
+        a = np.asarray(a, dtype=np.float64)
+        idx = np.unique(np.round(np.linspace(0, a.size - 1, min(int(points), a.size))).astype(int))
+        out.append(a[idx])
+    return tuple(out)
 
 
 def layer_curvature(

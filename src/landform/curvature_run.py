@@ -1,6 +1,6 @@
-"""Run stages and report sections for per-layer curvature and per-point metrics (``landform analyze
---per-layer``, ``--metric accuracy``). Registered in :data:`landform.run.STAGES` and
-:data:`landform.report.SECTIONS`."""
+"""Run stages and report sections for per-layer curvature, per-point metrics and the eigenvalue map
+(``landform analyze --per-layer``, ``--metric accuracy``, ``--eigenvalue-map``). Registered in
+:data:`landform.run.STAGES` and :data:`landform.report.SECTIONS`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ __all__ = [
     "per_layer",
     "basins",
     "per_layer_settings",
+    "eigenvalue_map_stage",
+    "eigenvalue_map_settings",
+    "eigenvalue_map_valid",
+    "EIGENVALUE_MAP_FILE",
     "curvature_section",
     "taxonomy_stage",
 ]
@@ -23,6 +27,11 @@ __all__ = [
 BUILTIN_METRICS = ("accuracy",)
 
 _BASIN_ROWS = 20
+#: The eigenvalue map's file in a run folder (:class:`landform.eigenmap.EigenvalueMap`, numpy only).
+EIGENVALUE_MAP_FILE = "eigenvalue_map.npz"
+#: Lanczos budget (HVPs) per eigenvalue and point of the run's eigenvalue map, and the residual it aims at.
+EIGENVALUE_MAP_HVP = 60
+EIGENVALUE_MAP_TOL = 1e-3
 
 
 def builtin_metrics(names: Any) -> dict[str, Any]:
@@ -79,6 +88,127 @@ def per_layer_settings(c: Any) -> dict[str, Any]:
     return {"trace_hvp": max(3, c.trace_hvp or 30), "tol": 1e-3, "seed": c.seed}
 
 
+def eigenvalue_map_settings(c: Any) -> dict[str, Any]:
+    """The eigenvalue-map stage's cache settings (the grid and directions are checked by
+    :func:`eigenvalue_map_valid` against the landscape itself)."""
+    return {
+        "points": int(c.eigenvalue_map),
+        "which": ["LA", "SA"] if c.eigenvalue_map_smallest else ["LA"],
+        "tol": EIGENVALUE_MAP_TOL,
+        "max_hvp": EIGENVALUE_MAP_HVP,
+        "seed": c.seed,
+    }
+
+
+def eigenvalue_map_valid(ctx: Any, key: str) -> bool:
+    """A saved map is reused only when it carries this stage key and lies on this landscape's directions and
+    coordinates."""
+    from .curvature import eigenvalue_map_axes
+    from .eigenmap import load_eigenvalue_map
+    from .errors import StoreError
+
+    try:
+        em = load_eigenvalue_map(ctx.out / EIGENVALUE_MAP_FILE)
+    except StoreError:
+        return False
+    ls = ctx.landscape
+    axes = eigenvalue_map_axes(ls.axes, int(ctx.config.eigenvalue_map))
+    return (
+        em.provenance.get("key") == key
+        and em.directions.get("fingerprint") == ls.directions.get("fingerprint")
+        and len(em.axes) == len(axes)
+        and all(np.array_equal(a, b) for a, b in zip(em.axes, axes, strict=True))
+    )
+
+
+def eigenvalue_map_stage(ctx: Any, key: str) -> dict[str, Any]:
+    """Stage: the top (and with ``eigenvalue_map_smallest`` the smallest) Hessian eigenvalue at a coarse sub-grid
+    of the landscape's own grid points (:func:`landform.curvature.eigenvalue_map_axes`), saved to
+    ``eigenvalue_map.npz``; the summary section states its Lanczos cost."""
+    from .curvature import eigenvalue_map, eigenvalue_map_axes
+
+    s = eigenvalue_map_settings(ctx.config)
+    ls = ctx.landscape
+    axes = eigenvalue_map_axes(ls.axes, s["points"])
+    P = ctx.objective.num_params
+    max_hvp = max(2, min(P, s["max_hvp"]))
+    em = eigenvalue_map(
+        ctx.objective, ctx.directions, axes=axes, which=tuple(s["which"]), tol=s["tol"], max_hvp=max_hvp,
+        seed=s["seed"], verbose=bool(ctx.config.progress) and ctx.rank == 0,
+    )  # fmt: skip
+    points = int(np.prod(em.shape))
+    section: dict[str, Any] = {
+        "file": EIGENVALUE_MAP_FILE,
+        "shape": list(em.shape),
+        "which": list(s["which"]),
+        "n_hvp": int(em.n_hvp),
+        "hvp_budget": points * len(s["which"]) * max_hvp,
+        "max_hvp": max_hvp,
+        "tol": s["tol"],
+        "max_residual": float(max(np.nanmax(r) for r in em.residuals.values())),
+        "elapsed_s": float(em.provenance.get("elapsed_s", 0.0)),
+    }
+    for w, v in em.values.items():
+        section[w] = {"min": float(np.nanmin(v)), "max": float(np.nanmax(v))}
+    if ctx.rank == 0:
+        from dataclasses import replace
+
+        replace(em, provenance={**em.provenance, "key": key}).save(ctx.out / EIGENVALUE_MAP_FILE)
+    return {"eigenvalue_map": section}
+
+
+def _eigenvalue_map_part(data: Any, add: Any) -> str:
+    """The eigenvalue map's table row and figures (read from the saved file; nothing recomputed)."""
+    from .eigenmap import load_eigenvalue_map
+    from .errors import StoreError
+    from .plot import plot_eigenvalue_map
+
+    info = (data.result.extras or {}).get("eigenvalue_map")
+    path = data.run_dir / EIGENVALUE_MAP_FILE
+    if not info or not path.exists():
+        return ""
+    try:
+        em = load_eigenvalue_map(path)
+    except StoreError:
+        return ""
+    ls = data.landscape
+    cost = (
+        f"{em.n_hvp:,} HVPs spent (Lanczos budget {info['max_hvp']} per eigenvalue and point: at most "
+        f"{info['hvp_budget']:,} + residual checks), largest relative residual {info['max_residual']:.2g} "
+        f"(tol {info['tol']:g}), {info['elapsed_s']:.1f} s"
+    )
+    rows = "".join(
+        f"<tr><td>{'largest (λmax)' if w == 'LA' else 'smallest (λmin)'}</td><td>{info[w]['min']:.4g}</td>"
+        f"<td>{info[w]['max']:.4g}</td></tr>"
+        for w in em.values
+    )
+    grid = " × ".join(map(str, em.shape))
+    for w in em.values:
+        if len(em.axes) == 2:
+            finite = ls.complete and ls.n_nonfinite == 0
+            add(
+                f"eigenvalue_map_{w}",
+                f"{'Top' if w == 'LA' else 'Smallest'} Hessian eigenvalue on a {grid} sub-grid of the landscape's "
+                f"points (dots), over the loss's coordinates{' with its contour lines' if finite else ''}; "
+                f"{em.n_hvp:,} HVPs for the whole map.",
+                lambda ax, w=w, finite=finite: plot_eigenvalue_map(em, ax, which=w, landscape=ls if finite else None),
+            )
+        elif len(em.axes) == 1:
+
+            def line(ax: Any, w: str = w) -> None:
+                ax.plot(em.axes[0], em.values[w], "o-")
+                ax.set_xlabel("axis 0")
+                ax.set_ylabel(("top" if w == "LA" else "smallest") + " Hessian eigenvalue")
+                ax.set_xlim(ls.axes[0][0], ls.axes[0][-1])
+
+            add(f"eigenvalue_map_{w}", f"Hessian eigenvalue along the direction ({em.n_hvp:,} HVPs).", line)
+    return (
+        f"<h3>Eigenvalue map</h3><p id='eigenvalue-map-cost'>{grid} points of the landscape's grid; "
+        f"{html.escape(cost)}.</p><table id='eigenvalue-map'><tr><th>eigenvalue</th><th>min over the map</th>"
+        f"<th>max over the map</th></tr>{rows}</table>"
+    )
+
+
 def curvature_section(data: Any) -> str:
     """Report section: the per-layer curvature table and figure, each metric's contour, the basins' metrics."""
     from matplotlib.figure import Figure
@@ -133,6 +263,9 @@ def curvature_section(data: Any) -> str:
                     f"{name} over the same grid ({how}).",
                     lambda ax, view=view: plot_contour(view, ax, mark_minima=False),
                 )
+    emap = _eigenvalue_map_part(data, add)
+    if emap:
+        parts.append(emap)
     basins = extras.get("basins") or {}
     for name, brows in basins.items():
         head = "<tr><th>minimum at</th><th>loss</th><th>basin size</th><th>mean</th><th>min</th><th>max</th></tr>"

@@ -133,6 +133,8 @@ def stage_counts(
     sharpness_samples: int = 16,
     sharpness_steps: int = 20,
     report: bool = True,
+    eigenvalue_map: int = 0,
+    eigenvalue_map_smallest: bool = False,
 ) -> tuple[StageCost, ...]:
     """Full-data passes of each stage of ``landform analyze`` for a configuration (its defaults are the CLI's).
 
@@ -141,7 +143,9 @@ def stage_counts(
     Grid: one loss per point plus the centre. Trace: the Hutch++ budget ``max(3, trace_hvp)``, or P
     HVPs (the exact trace) when the budget is at least P. Density:
     ``probes x min(steps, P)`` HVPs. Sharpness: average, ``1 + samples`` losses; worst case, ``1 + samples``
-    losses and ``steps`` gradients and losses.
+    losses and ``steps`` gradients and losses. Eigenvalue map (``eigenvalue_map`` points per axis, 0: none):
+    one Lanczos run of at most ``min(P, 60)`` HVPs per map point and eigenvalue (an upper bound; each run also
+    spends a residual check or a few).
 
     Examples
     --------
@@ -166,6 +170,14 @@ def stage_counts(
                                 note="average and worst case"))
     else:
         stages.append(StageCost("sharpness", 0, 0, 0))
+    if eigenvalue_map:
+        from .curvature_run import EIGENVALUE_MAP_HVP
+
+        map_points = int(np.prod([min(int(eigenvalue_map), r) for r in res]))
+        which = 2 if eigenvalue_map_smallest else 1
+        budget = max(2, min(num_params, EIGENVALUE_MAP_HVP))
+        stages.append(StageCost("eigen map", 0, 0, map_points * which * budget, upper_bound=True,
+                                note=f"{map_points:,} points x {which} eigenvalue(s), Lanczos <= {budget} HVPs each"))
     if report:
         stages.append(StageCost("report", 0, 0, 0, note="topology of the grid + figures"))
     return tuple(stages)
@@ -219,6 +231,8 @@ def estimate_run(
     sharpness_steps: int = 20,
     report: bool = True,
     repeats: int = 3,
+    eigenvalue_map: int = 0,
+    eigenvalue_map_smallest: bool = False,
 ) -> RunEstimate:
     """Time a few full-data losses, gradients and HVPs, and estimate each stage of a run and its memory.
 
@@ -242,7 +256,7 @@ def estimate_run(
         num_params=objective.num_params, dims=dims, resolution=resolution, directions=directions,
         trace_hvp=trace_hvp, density_probes=density_probes, density_steps=density_steps,
         sharpness_rho=sharpness_rho, sharpness_samples=sharpness_samples, sharpness_steps=sharpness_steps,
-        report=report,
+        report=report, eigenvalue_map=eigenvalue_map, eigenvalue_map_smallest=eigenvalue_map_smallest,
     )
     dev = objective.device
     theta = objective.theta0[None]

@@ -124,6 +124,12 @@ class RunConfig:
         summary's ``per_layer`` section and the report.
     metrics : tuple of str
         Built-in per-point metrics recorded with the loss (``"accuracy"``), and the basins' statistics of each.
+    eigenvalue_map : int
+        Points per axis of a map of the top Hessian eigenvalue over a coarse sub-grid of the landscape's own
+        grid points (:func:`landform.curvature.eigenvalue_map_axes`; odd values include the centre); 0 skips it.
+        One Lanczos run (at most 60 HVPs) per point and eigenvalue.
+    eigenvalue_map_smallest : bool
+        The map also holds the smallest eigenvalue (twice the cost).
     """
 
     dims: int = 2
@@ -150,6 +156,8 @@ class RunConfig:
     rise: float = 1.0
     per_layer: bool = False
     metrics: tuple[str, ...] = ()
+    eigenvalue_map: int = 0
+    eigenvalue_map_smallest: bool = False
     # New fields go here (with a default that keeps the behaviour above), e.g. span_units, progressive, metrics.
 
     def __post_init__(self) -> None:
@@ -180,7 +188,13 @@ class RunConfig:
         count("density_probes", 0)
         count("density_steps", 1)
         count("seed", 0)
-        for name in ("report", "progress", "progressive"):
+        count("eigenvalue_map", 0)
+        if self.eigenvalue_map == 1:
+            raise InputError(
+                f"eigenvalue_map{_flag('eigenvalue_map')}: a map needs at least 2 points per axis, got 1; pass 2 or "
+                "more (5 is a good start), or 0 to skip it (the directions stage gives the centre's eigenvalues)."
+            )
+        for name in ("report", "progress", "progressive", "eigenvalue_map_smallest"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise InputError(f"{name}{_flag(name)}: expected True or False, got {getattr(self, name)!r}.")
         if self.compile not in ("off", "on", "auto"):
@@ -414,6 +428,24 @@ def _per_layer_settings(c: RunConfig) -> dict[str, Any]:
     return per_layer_settings(c)
 
 
+def _eigenvalue_map(ctx: RunContext) -> dict[str, Any]:
+    from .curvature_run import eigenvalue_map_stage
+
+    return eigenvalue_map_stage(ctx, _stage_key(ctx, EIGENVALUE_MAP))
+
+
+def _eigenvalue_map_settings(c: RunConfig) -> dict[str, Any]:
+    from .curvature_run import eigenvalue_map_settings
+
+    return eigenvalue_map_settings(c)
+
+
+def _eigenvalue_map_valid(ctx: RunContext, key: str) -> bool:
+    from .curvature_run import eigenvalue_map_valid
+
+    return eigenvalue_map_valid(ctx, key)
+
+
 def _basins(ctx: RunContext) -> dict[str, Any]:
     from .curvature_run import basins
 
@@ -428,7 +460,11 @@ SHARPNESS = Stage("sharpness", _sharpness, lambda c: c.sharpness_rho > 0, _sharp
 #: The stages after the landscape, in order. Add yours here (or pass ``extra_stages=`` to :func:`analyze`).
 PER_LAYER = Stage("per_layer", _per_layer, lambda c: c.per_layer, _per_layer_settings, collective=True)
 BASINS = Stage("basins", _basins, lambda c: bool(c.metrics))
-STAGES: list[Stage] = [TOPOLOGY, TRACE, DENSITY, SHARPNESS, PER_LAYER, BASINS]
+EIGENVALUE_MAP = Stage(
+    "eigenvalue_map", _eigenvalue_map, lambda c: c.eigenvalue_map > 0, _eigenvalue_map_settings,
+    _eigenvalue_map_valid, collective=True,
+)  # fmt: skip
+STAGES: list[Stage] = [TOPOLOGY, TRACE, DENSITY, SHARPNESS, PER_LAYER, BASINS, EIGENVALUE_MAP]
 
 
 def _stage_key(ctx: RunContext, stage: Stage) -> str:

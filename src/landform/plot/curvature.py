@@ -22,11 +22,14 @@ def plot_eigenvalue_map(
     levels: int = 20,
     cmap: str = "magma",
     colorbar: bool = True,
+    landscape: Any = None,
 ):
     """Contour of a 2-D :class:`~landform.eigenmap.EigenvalueMap` (axis 0 along x, as for landscapes).
 
     ``which="LA"`` draws the top eigenvalue, ``"SA"`` the smallest (negative curvature in blue when a
-    diverging map is used; the zero level is drawn as a dashed line when the map changes sign).
+    diverging map is used; the zero level is drawn as a dashed line when the map changes sign). With
+    ``landscape`` (a 2-D :class:`~landform.Landscape` of the same directions), the loss's contour lines are drawn
+    over the map and the axes span the landscape's coordinates.
     """
     if not isinstance(emap, EigenvalueMap):
         raise InputError(f"emap: expected an EigenvalueMap, got {type(emap).__name__}.")
@@ -40,8 +43,15 @@ def plot_eigenvalue_map(
     cs = ax.contourf(x, y, z.T, levels=levels, cmap=cmap)
     if np.nanmin(z) < 0 < np.nanmax(z):
         ax.contour(x, y, z.T, levels=[0.0], colors="w", linestyles="--", linewidths=1.0)
-    ax.scatter(*np.meshgrid(x, y), s=4, color="k", alpha=0.4, label="Lanczos points")
+    ax.scatter(*np.meshgrid(x, y), s=10, color="k", alpha=0.5, label="Lanczos points", zorder=3, clip_on=False)
     ax.scatter([0.0], [0.0], color="w", marker="+", s=80, zorder=3)
+    if landscape is not None:
+        if landscape.ndim != 2:
+            raise InputError(f"landscape: expected a 2-D landscape to draw over the map, got {landscape.ndim}-D.")
+        lx, ly = landscape.axes
+        ax.contour(lx, ly, landscape.values.T, levels=12, colors="0.85", linewidths=0.6, alpha=0.8)
+        ax.set_xlim(lx[0], lx[-1])
+        ax.set_ylim(ly[0], ly[-1])
     if colorbar:
         ax.figure.colorbar(cs, ax=ax, label=("top" if which == "LA" else "smallest") + f" {emap.curvature} eigenvalue")
     kind = emap.directions.get("kind", "direction")
