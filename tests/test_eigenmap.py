@@ -172,7 +172,8 @@ def test_cli_flag_estimate_and_bad_points(tmp_path, capsys):
     assert main([*base, "--estimate", "--eigenvalue-map", "3", "--eigenvalue-map-smallest"]) == 0
     text = capsys.readouterr().out  # P = 10: Lanczos of at most 10 HVPs at each of 9 points, for 2 eigenvalues
     line = next(x for x in text.splitlines() if x.strip().startswith("eigen map"))
-    assert " 180<=" in line.replace(" ", " ") and "9 points x 2 eigenvalue(s), Lanczos <= 10 HVPs each" in line
+    assert line.split()[2:6] == ["0", "0", "180", "<="]  # forwards, gradients, HVPs, an upper bound
+    assert "9 points x 2 eigenvalue(s), Lanczos <= 10 HVPs each" in line
     assert not (tmp_path / "r" / "landscape").exists()
     assert main([*base, "--eigenvalue-map", "1"]) == 1
     assert "eigenvalue_map (--eigenvalue-map): a map needs at least 2 points per axis" in capsys.readouterr().err

@@ -50,8 +50,6 @@ def plot_eigenvalue_map(
             raise InputError(f"landscape: expected a 2-D landscape to draw over the map, got {landscape.ndim}-D.")
         lx, ly = landscape.axes
         ax.contour(lx, ly, landscape.values.T, levels=12, colors="0.85", linewidths=0.6, alpha=0.8)
-        ax.set_xlim(lx[0], lx[-1])
-        ax.set_ylim(ly[0], ly[-1])
     if colorbar:
         ax.figure.colorbar(cs, ax=ax, label=("top" if which == "LA" else "smallest") + f" {emap.curvature} eigenvalue")
     kind = emap.directions.get("kind", "direction")
