@@ -112,24 +112,57 @@ def test_track_resumes_per_checkpoint_and_refuses_another_run(trained, tmp_path)
 
 
 def test_track_report_slider_shows_each_checkpoint_with_the_path_relative_to_it(trained, tmp_path):
+    """The checkpoint slider is the report's frame viewer: moving it in chromium shows each checkpoint's shared
+    landscape and the trajectory relative to that checkpoint."""
+    from conftest import require_chromium
+
     from landform.projection import load_trajectory
-    from landform.report.track import _landscapes, build_track_report, slider_figure
+    from landform.report.track import build_track_report
     from landform.store import load_landscape
 
     model, data, folder = trained
     out = tmp_path / "run"
     s = track_checkpoints(model, data, nn.functional.cross_entropy, folder, out, resolution=5, subsample_seeds=(), trace_hvp=0)
     traj = load_trajectory(out / "trajectory.npz")
-    fig = slider_figure(_landscapes(out, s["rows"]), traj, [r["name"] for r in s["rows"]])
-    assert len(fig.frames) == 4
-    for k, frame in enumerate(fig.frames):
-        want = load_landscape(out / "checkpoints" / f"{k:03d}-step-{10 * (k + 1)}.pt" / "shared").values.T
-        np.testing.assert_array_equal(np.asarray(frame.data[0].z), want)
-        np.testing.assert_allclose(frame.data[1].x, traj.coords[:, 0] - traj.coords[k, 0])
-        np.testing.assert_allclose(frame.data[1].y, traj.coords[:, 1] - traj.coords[k, 1])
-    page = build_track_report(out).read_text()
-    assert "track-slider" in page and "step-40.pt" in page
-    assert "<script src=" not in page  # plotly.js is embedded, no network
+    path = build_track_report(out)
+    page_text = path.read_text()
+    assert "<script src=" not in page_text  # plotly.js is embedded, no network
+    assert "LFViewer.mount(\"track-slider\")" in page_text and "step-40.pt" in page_text
+    sync_api = require_chromium()
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(path.resolve().as_uri(), wait_until="load", timeout=120_000)
+            assert page.get_attribute("#track-slider", "data-state").split(",")[0] == "3"  # starts at the last
+            assert page.eval_on_selector("#track-slider-s0", "e => +e.max") == 3
+            seen = []
+            for k in (0, 2, 1, 3):
+                page.evaluate(
+                    "k => { const s = document.getElementById('track-slider-s0'); s.value = k; s.dispatchEvent(new Event('input')); }",
+                    k,
+                )
+                heat, lines, marks = page.evaluate(
+                    "() => { const d = document.getElementById('track-slider-plot').data; "
+                    "const t = ['heatmap', 'scatter'].map(y => d.filter(x => x.type === y)); "
+                    "return [t[0][0], t[1].find(x => x.mode === 'lines'), t[1].find(x => x.name === 'critical points')]; }"
+                )
+                want = load_landscape(out / "checkpoints" / f"{k:03d}-step-{10 * (k + 1)}.pt" / "shared")
+                np.testing.assert_allclose(np.asarray(heat["customdata"], float), want.values.T, rtol=1e-6)
+                np.testing.assert_allclose(heat["x"], want.axes[0])
+                np.testing.assert_allclose(lines["x"], traj.coords[:, 0] - traj.coords[k, 0], atol=1e-12)
+                np.testing.assert_allclose(lines["y"], traj.coords[:, 1] - traj.coords[k, 1], atol=1e-12)
+                here = marks["text"].index(s["rows"][k]["name"])
+                assert (marks["x"][here], marks["y"][here]) == (0.0, 0.0)
+                assert f"checkpoint = {s['rows'][k]['name']}" in page.inner_text("#track-slider .lf-coords")
+                seen.append(np.asarray(heat["customdata"], float))
+            assert not np.allclose(seen[0], seen[3])  # the checkpoints' landscapes differ: the slider shows each
+        finally:
+            browser.close()
+    assert errors == [], errors
 
 
 RECIPE = '''

@@ -215,6 +215,13 @@ def _panels(page, n):
     return {p: (tr[3 * k], tr[3 * k + 1], tr[3 * k + 2]) for k, p in enumerate(axis_pairs(n))}
 
 
+def _wait_drawn(page, timeout=60_000):
+    """Until every view of the page is drawn (the lazy ones follow the load event, one per idle period)."""
+    page.wait_for_function(
+        "() => Array.from(document.querySelectorAll('[data-lf-view]')).every(e => e._fullLayout)", timeout=timeout
+    )
+
+
 def _state(page):
     return [int(x) for x in page.get_attribute("#lf-slices", "data-state").split(",")]
 
@@ -272,7 +279,9 @@ def test_report_slices_volume_and_basins_in_chromium(tmp_path, browser, ndim):
         for (i, j), (heat, _, _) in _panels(page, ndim).items():
             z = np.asarray(heat["z"], int) - 1
             assert np.array_equal(bc.minima[z], slice_2d(ref, at, i, j).T), (i, j)
-        # volume view: isosurfaces of the 3-D slice, minimum where it is; its slider moves the rest
+        # volume view: drawn lazily, once the page is idle, with no scrolling; isosurfaces of the 3-D slice,
+        # minimum where it is; its slider moves the rest
+        _wait_drawn(page)
         vol = _traces(page, "lf-volume-plot")
         iso = [t for t in vol if t["type"] == "isosurface"]
         assert len(iso) == 1
@@ -363,3 +372,50 @@ def test_frame_viewer_moves_through_frames(tmp_path, browser):
             assert f"frame = epoch {f}" in page.inner_text("#lf-slices .lf-coords")
     with pytest.raises(InputError, match="labels"):
         V.frame_viewer_html(frames, x, y, "v", labels=["a"])
+
+
+def test_out_of_sight_views_are_drawn_on_scroll_slider_or_idle(tmp_path, browser):
+    """Slices at load; the volume and the basin figures later: when scrolled into view, when a volume slider
+    moves, or (with neither) one per idle period after the load event."""
+    shape, at, second = CASES[4]
+    v, axes = asym_field(shape, at, second)
+    path = build_report(_save(tmp_path, v, axes))
+    lazy = ["lf-volume-plot", "basin_tree", "basin_barcode", "basin_profile"]
+    drawn = "ids => ids.map(id => !!document.getElementById(id)._fullLayout)"
+    # with idle callbacks switched off, nothing out of sight is drawn
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx.add_init_script("window.requestIdleCallback = function () { return 0; };")
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.resolve().as_uri(), wait_until="load", timeout=120_000)
+    page.wait_for_timeout(1500)
+    assert page.evaluate("() => document.getElementById('lf-slices-plot').data.length") > 0
+    assert page.evaluate(drawn, lazy) == [False] * 4
+    assert page.get_attribute("#lf-volume", "data-drawn") == "0" and page.locator("#lf-volume .lf-wait").count() == 1
+    # a volume slider moved before the draw draws the volume at the slider's position
+    _move(page, "lf-volume-s3", 5)
+    assert page.get_attribute("#lf-volume", "data-drawn") == "1" and page.locator("#lf-volume .lf-wait").count() == 0
+    val = np.asarray(_traces(page, "lf-volume-plot")[0]["value"], float)
+    ref = np.log10(v[:, :, :, 5].ravel()) if choose_log(v) else v[:, :, :, 5].ravel()
+    assert np.allclose(np.sort(val), np.sort(ref), rtol=1e-6)
+    assert page.evaluate(drawn, lazy[1:]) == [False] * 3
+    # scrolling a figure into view draws it (and not the ones still out of sight)
+    page.evaluate("() => document.getElementById('basin_barcode').scrollIntoView()")
+    page.wait_for_function("() => !!document.getElementById('basin_barcode')._fullLayout", timeout=10_000)
+    tr = [t for t in _traces(page, "basin_barcode") if t["name"] == "min 1"]
+    assert len(tr) == 1
+    ctx.close()
+    assert errors == [], errors
+    # unhindered: the slices are drawn before the load event, the rest after it without scrolling
+    with page_of(browser, path) as page:
+        _wait_drawn(page)
+        marks, load = page.evaluate(
+            "() => [Object.fromEntries(performance.getEntriesByType('mark').filter(m => m.name.startsWith('lf-drawn '))"
+            ".map(m => [m.name.slice(9), m.startTime])), performance.getEntriesByType('navigation')[0].loadEventStart]"
+        )
+        assert sorted(marks) == sorted(["lf-slices-plot", *lazy])
+        assert marks["lf-slices-plot"] < load
+        assert all(marks[k] >= load for k in lazy), (marks, load)
+        assert page.evaluate("() => document.getElementById('lf-volume-plot').data[0].type") == "isosurface"

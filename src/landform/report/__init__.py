@@ -217,71 +217,41 @@ def _span_text(geo: dict[str, Any] | None) -> str:
 
 
 def _interactive(data: ReportData) -> list[tuple[str, str, Any]]:
-    """(id, caption, plotly figure) of the interactive views."""
+    """(id, caption, plotly figure) of the interactive views of a 2-D landscape: surface and contour.
+
+    The landscape profile is drawn by the viewer's section (basin-coloured), not here."""
     import plotly.graph_objects as go
 
     ls = data.landscape
-    views: list[tuple[str, str, Any]] = []
-    if data.profile is None:
-        return views
-    if ls.ndim == 2:
-        from ..plot.figures import _coords, _relative
+    if ls.ndim != 2 or not data.finite:
+        return []
+    from ..plot.figures import _coords, _relative
 
-        x, y, z = _coords(ls, 0), _coords(ls, 1), ls.values.T  # plotly: z[row=j][col=i] at (x[i], y[j])
-        unit = " (distance / ‖θ₀‖)" if _relative(ls) is not None else ""
-        surf = go.Figure(go.Surface(x=x, y=y, z=z, colorscale="Viridis", colorbar={"title": "loss"}))
-        surf.update_layout(
-            scene={"xaxis_title": f"direction 1{unit}", "yaxis_title": f"direction 2{unit}", "zaxis_title": "loss"},
-            margin={"l": 0, "r": 0, "t": 30, "b": 0},
-            title="surface (drag to rotate)",
-        )
-        views.append(("surface3d", "Rotatable surface.", surf))
-        cont = go.Figure(
-            go.Contour(
-                x=x,
-                y=y,
-                z=z,
-                colorscale="Viridis",
-                colorbar={"title": "loss"},
-                hovertemplate="d1=%{x:.4g}<br>d2=%{y:.4g}<br>loss=%{z:.6g}<extra></extra>",
-            )
-        )
-        cont.update_layout(
-            xaxis_title=f"direction 1{unit}",
-            yaxis_title=f"direction 2{unit}",
-            margin={"t": 30},
-            title="contour (hover for values)",
-        )
-        views.append(("contour_interactive", "Hoverable contour.", cont))
-    prof = data.profile
-    fig = go.Figure()
-    lo, hi = prof.y_min, prof.y_max
-    import matplotlib
-
-    cmap = matplotlib.colormaps["viridis"]
-    for p in prof.polygons:
-        r, g, b, _ = cmap((p.y_low - lo) / (hi - lo) if hi > lo else 0.0)
-        fig.add_trace(
-            go.Scatter(
-                x=p.x,
-                y=p.y,
-                fill="toself",
-                mode="lines",
-                line={"color": "black", "width": 0.5},
-                fillcolor=f"rgba({int(255 * r)},{int(255 * g)},{int(255 * b)},0.9)",
-                name=f"{p.kind} {p.node}",
-                hovertemplate=f"{p.kind} at loss {p.y_low:.6g}<br>{p.size} points<br>up to {p.y_high:.6g}<extra></extra>",
-                showlegend=False,
-            )
-        )
-    fig.update_layout(
-        xaxis_title="points below the level",
-        yaxis_title="loss",
-        title=f"landscape profile ({ls.ndim}-D)",
-        margin={"t": 30},
+    x, y, z = _coords(ls, 0), _coords(ls, 1), ls.values.T  # plotly: z[row=j][col=i] at (x[i], y[j])
+    unit = " (distance / ‖θ₀‖)" if _relative(ls) is not None else ""
+    surf = go.Figure(go.Surface(x=x, y=y, z=z, colorscale="Viridis", colorbar={"title": "loss"}))
+    surf.update_layout(
+        scene={"xaxis_title": f"direction 1{unit}", "yaxis_title": f"direction 2{unit}", "zaxis_title": "loss"},
+        margin={"l": 0, "r": 0, "t": 30, "b": 0},
+        title="surface (drag to rotate)",
     )
-    views.append(("profile_interactive", "Hoverable landscape profile.", fig))
-    return views
+    cont = go.Figure(
+        go.Contour(
+            x=x,
+            y=y,
+            z=z,
+            colorscale="Viridis",
+            colorbar={"title": "loss"},
+            hovertemplate="d1=%{x:.4g}<br>d2=%{y:.4g}<br>loss=%{z:.6g}<extra></extra>",
+        )
+    )
+    cont.update_layout(
+        xaxis_title=f"direction 1{unit}",
+        yaxis_title=f"direction 2{unit}",
+        margin={"t": 30},
+        title="contour (hover for values)",
+    )
+    return [("surface3d", "Rotatable surface.", surf), ("contour_interactive", "Hoverable contour.", cont)]
 
 
 def _table(rows: list[tuple[str, str]]) -> str:
@@ -351,15 +321,11 @@ def _interactive_section(data: ReportData) -> str:
     views = _interactive(data)
     if not views:
         return ""
+    from .viewer import figure_html
+
     parts = ["<h2>Interactive views</h2><div class='grid'>"]
     for vid, caption, fig in views:
-        div = fig.to_html(
-            full_html=False,
-            include_plotlyjs=False,
-            div_id=vid,
-            default_height="480px",
-            config={"displaylogo": False},
-        )
+        div = figure_html(fig, vid, height=480)
         parts.append(f"<figure class='interactive'>{div}<figcaption>{html.escape(caption)}</figcaption></figure>")
     parts.append("</div>")
     return "".join(parts)
@@ -453,6 +419,7 @@ def build_report(run_dir: str | Path, *, result: RunResult | None = None) -> Pat
     from plotly.offline import get_plotlyjs
 
     from ..errors import StoreError
+    from .viewer import viewer_script
 
     run_dir = Path(run_dir)
     store = run_dir / "landscape"
@@ -462,7 +429,7 @@ def build_report(run_dir: str | Path, *, result: RunResult | None = None) -> Pat
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>landform report: {html.escape(run_dir.name)}</title><style>{_CSS}</style>",
-        f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
+        f"<script type='text/javascript'>{get_plotlyjs()}</script>{viewer_script()}</head><body>",
         f"<h1>landform report</h1><p class='sub'>{html.escape(str(run_dir))}</p>",
     ]
     parts += [section(data) for section in SECTIONS]

@@ -2,8 +2,9 @@
 
 ``build_track_report(run_dir)`` reads ``summary.json``, ``trajectory.npz`` and each checkpoint's shared
 landscape store, and writes ``report.html`` (self-contained: PNGs as data URIs, plotly.js embedded once) and
-``figures/*.png``: metrics against step, a slider over the checkpoints' contours with the trajectory drawn on
-them, and the trajectory's true loss beside the loss at its projection.
+``figures/*.png``: metrics against step, a slider over the checkpoints' landscapes with the trajectory drawn on
+them (the report's slice viewer: :func:`landform.report.viewer.frame_viewer_html`), and the trajectory's true
+loss beside the loss at its projection.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..errors import StoreError
 from ..projection import load_trajectory
 from ..store import atomic_write_bytes, load_landscape
 
-__all__ = ["build_track_report", "slider_figure"]
+__all__ = ["build_track_report", "checkpoint_viewer_html"]
 
 
 def _landscapes(run_dir: Path, rows: list[dict[str, Any]]):
@@ -29,49 +30,54 @@ def _landscapes(run_dir: Path, rows: list[dict[str, Any]]):
     return out
 
 
-def slider_figure(landscapes: list[Any], traj: Any, names: list[str]):
-    """A plotly figure with one frame per checkpoint: its 2-D contour along the shared directions and the
-    whole trajectory drawn relative to that checkpoint (which sits at the origin)."""
-    import plotly.graph_objects as go
+def checkpoint_viewer_html(landscapes: list[Any], traj: Any, names: list[str], div_id: str = "track-slider") -> str:
+    """The checkpoint slider: the viewer's frame component (:func:`landform.report.viewer.frame_viewer_html`)
+    with one frame per checkpoint, its 2-D landscape along the shared directions (the centre slice of an n-D
+    one) and the whole trajectory drawn relative to that checkpoint (which sits at the origin, a red cross).
 
-    frames, steps = [], []
-    for k, (ls, name) in enumerate(zip(landscapes, names, strict=True)):
-        if ls is None or ls.ndim < 2:
-            continue
-        v = ls.values if ls.ndim == 2 else ls.values[(slice(None), slice(None)) + tuple(s // 2 for s in ls.shape[2:])]
+    Checkpoints without a landscape, or whose axes differ from the last one's, are left out. Every frame is
+    embedded (float32), on one colour scale. Returns "" when no checkpoint has a 2-D or larger landscape.
+    """
+    import numpy as np
+
+    from .viewer import frame_viewer_html
+
+    keep = [k for k, ls in enumerate(landscapes) if ls is not None and ls.ndim >= 2]
+    if not keep:
+        return ""
+    ref = landscapes[keep[-1]]
+    keep = [
+        k
+        for k in keep
+        if landscapes[k].shape[:2] == ref.shape[:2]
+        and all(np.allclose(landscapes[k].axes[i], ref.axes[i]) for i in range(2))
+    ]
+    frames = []
+    for k in keep:
+        ls = landscapes[k]
+        frames.append(ls.values if ls.ndim == 2 else ls.values[(slice(None), slice(None)) + tuple(n // 2 for n in ls.shape[2:])])
+    markers = []
+    for k in keep:
         rel = traj.coords[:, :2] - traj.coords[k, :2]
-        data = [
-            go.Contour(x=ls.axes[0], y=ls.axes[1], z=v.T, colorscale="Viridis", colorbar={"title": "loss"}, ncontours=30),
-            go.Scatter(
-                x=rel[:, 0],
-                y=rel[:, 1],
-                mode="lines+markers",
-                line={"color": "white", "width": 2},
-                marker={"size": 6, "color": "orange", "line": {"color": "black", "width": 0.5}},
-                text=list(traj.names),
-                name="trajectory",
-            ),
-            go.Scatter(x=[0.0], y=[0.0], mode="markers", marker={"symbol": "x", "size": 12, "color": "red"}, name=name),
+        path = [
+            {"x": float(x), "y": float(y), "text": str(t), "color": "orange", "symbol": "circle", "group": "trajectory"}
+            for (x, y), t in zip(rel, traj.names, strict=True)
         ]
-        frames.append(go.Frame(data=data, name=str(k)))
-        steps.append(
-            {
-                "args": [[str(k)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}],
-                "label": name,
-                "method": "animate",
-            }
-        )
-    if not frames:
-        return None
-    fig = go.Figure(data=frames[-1].data, frames=frames)
-    fig.update_layout(
-        sliders=[{"active": len(frames) - 1, "steps": steps, "currentvalue": {"prefix": "checkpoint: "}}],
-        xaxis_title="PCA direction 1" if traj.directions.get("kind") == "pca" else "direction 1",
-        yaxis_title="PCA direction 2" if traj.directions.get("kind") == "pca" else "direction 2",
-        margin={"l": 50, "r": 20, "t": 30, "b": 40},
-        height=560,
+        markers.append([*path, {"x": 0.0, "y": 0.0, "text": names[k], "color": "red", "symbol": "x"}])
+    pca = traj.directions.get("kind") == "pca"
+    stack = np.stack(frames)
+    return frame_viewer_html(
+        stack,
+        ref.axes[0],
+        ref.axes[1],
+        div_id,
+        labels=[names[k] for k in keep],
+        markers=markers,
+        names=("PCA direction 1", "PCA direction 2") if pca else ("direction 1", "direction 2"),
+        frame_name="checkpoint",
+        start=len(keep) - 1,
+        max_values=max(stack.size, 8),
     )
-    return fig
 
 
 def build_track_report(run_dir: str | Path) -> Path:
@@ -86,6 +92,7 @@ def build_track_report(run_dir: str | Path) -> Path:
 
     from .. import plot as P
     from . import _CSS, _fmt, _png
+    from .viewer import viewer_script
 
     run_dir = Path(run_dir)
     if not (run_dir / "summary.json").exists() or not (run_dir / "trajectory.npz").exists():
@@ -121,7 +128,7 @@ def build_track_report(run_dir: str | Path) -> Path:
         P.plot_trajectory(traj, ax, landscape=lss[-1], origin=traj.coords[-1])
         add("trajectory_contour", "The trajectory projected onto the shared plane, over the final checkpoint's "
             "landscape.", fig)
-    slider = slider_figure(lss, traj, [r["name"] for r in rows])
+    slider = checkpoint_viewer_html(lss, traj, [r["name"] for r in rows])
     keys = ["loss", "smad", "smad_std", "n_minima", "persistence_range", "trace", "lambda_max", "bottleneck_prev"]
     head = "".join(f"<th>{k}</th>" for k in ["checkpoint", "step", *keys])
     body = "".join(
@@ -142,10 +149,11 @@ def build_track_report(run_dir: str | Path) -> Path:
     ]
     for caption, data in pngs:
         parts.append(f"<figure><img src='data:image/png;base64,{data}'><figcaption>{html.escape(caption)}</figcaption></figure>")
-    if slider is not None:
+    if slider:
         parts.append("<h2>Landscapes over training</h2><p>Each frame: one checkpoint's landscape along the shared "
-                     "directions, centred at that checkpoint (red cross), with the whole trajectory drawn on it.</p>")
-        parts.append(slider.to_html(full_html=False, include_plotlyjs=False, div_id="track-slider"))
+                     "directions, centred at that checkpoint (red cross), with the whole trajectory drawn on it; "
+                     "the slider moves through the checkpoints (the report's slice viewer, one panel).</p>")
+        parts.append(viewer_script() + slider)
     parts.append("</body></html>")
     path = run_dir / "report.html"
     atomic_write_bytes(path, "\n".join(parts).encode())

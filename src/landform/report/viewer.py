@@ -40,6 +40,7 @@ __all__ = [
     "slice_viewer_html",
     "volume_viewer_html",
     "frame_viewer_html",
+    "figure_html",
     "basin_figures",
     "minimum_names",
     "report_section",
@@ -268,13 +269,51 @@ _STYLE = (
     ".lf-row{display:flex;align-items:center;gap:.5em;font-size:.9em}.lf-name{min-width:9em;color:#444}"
     ".lf-row input{flex:1}.lf-val{min-width:5em;font-variant-numeric:tabular-nums}"
     ".lf-coords{font-size:.85em;color:#333;margin:.3em 0;font-variant-numeric:tabular-nums}"
-    ".lf-modes{font-size:.9em;margin:.2em 0}.lf-swatch{display:inline-block;width:.9em;height:.9em;"
+    ".lf-wait{color:#999;font-size:.85em;padding:1em}.lf-modes{font-size:.9em;margin:.2em 0}.lf-swatch{display:inline-block;width:.9em;height:.9em;"
     "border-radius:2px;margin:0 .3em -.1em .9em}</style>"
 )
 
 
-def _mount(div_id: str) -> str:
-    return f"<script type='text/javascript'>LFViewer.mount({json.dumps(div_id)});</script>"
+def _mount(div_id: str, lazy: bool = False) -> str:
+    args = json.dumps(div_id) + (", true" if lazy else "")
+    return f"<script type='text/javascript'>LFViewer.mount({args});</script>"
+
+
+_WAIT = "<div class='lf-wait'>drawn when scrolled into view (or once the page is idle)</div>"
+
+
+def figure_html(fig: Any, div_id: str, *, height: int = 440, lazy: bool = True) -> str:
+    """HTML of a plotly figure embedded as JSON and drawn by the viewer's script, lazily by default.
+
+    A lazy figure is drawn when it comes near the viewport or, after the page's load event, when the page is
+    idle (one view per idle period, in page order), so a page of many figures opens with only those in sight
+    drawn. Needs plotly.js and :func:`viewer_script` on the page, before it.
+
+    Parameters
+    ----------
+    fig : plotly.graph_objects.Figure
+    div_id : str
+        Id of the figure's element (plotly's graph div once drawn; ``data-drawn`` is ``"1"`` then).
+    height : int
+        Height in pixels.
+    lazy : bool
+        False to draw it while the page loads.
+
+    Examples
+    --------
+    >>> import plotly.graph_objects as go
+    >>> page = figure_html(go.Figure(go.Scatter(y=[1, 3, 2])), "f")
+    >>> "LFViewer.figure" in page, "id='f-fig'" in page
+    (True, True)
+    """
+    body = fig.to_json().replace("</", "<\\/")
+    did = html.escape(div_id)
+    call = f"LFViewer.figure({json.dumps(div_id)});" + ("" if lazy else f"LFViewer.drawOne({json.dumps(div_id)});")
+    return (
+        f"<script type='application/json' id='{did}-fig'>{body}</script>"
+        f"<div class='lf-fig' id='{did}' data-lf-view='1' style='width:100%;height:{int(height)}px'>{_WAIT}</div>"
+        f"<script type='text/javascript'>{call}</script>"
+    )
 
 
 def slice_viewer_html(
@@ -343,7 +382,8 @@ def slice_viewer_html(
         _data_script(data, data_id) if embed_data else "",
         f"<div class='lf-viewer lf-slices' id='{html.escape(div_id)}' data-spec='{html.escape(_json(spec))}'>",
         modes,
-        f"<div class='lf-coords'></div><div class='lf-plot' id='{html.escape(div_id)}-plot' style='width:100%;height:{h}px'></div>",
+        f"<div class='lf-coords'></div><div class='lf-plot' id='{html.escape(div_id)}-plot' data-lf-view='1' "
+        f"style='width:100%;height:{h}px'></div>",
         _slider_rows(data.spec, slider_axes, div_id),
         "</div>",
         _mount(div_id),
@@ -371,12 +411,16 @@ def volume_viewer_html(
     embed_data: bool = True,
     data_id: str | None = None,
     height: int = 520,
+    lazy: bool = True,
 ) -> tuple[str, list[float]]:
     """HTML of the volume view: isosurfaces of the 3-D slice along ``vaxes``, a slider per other axis.
 
     The isosurfaces sit at ``count`` loss levels evenly spaced (in the colour scale's units, log10 for a log
     scale) from the 5 % to the 50 % quantile of the embedded values; minima (diamonds, in their basin's
-    colour) and saddles (dots) that lie in the slice are marked.
+    colour) and saddles (dots) that lie in the slice are marked. A 3-D scene costs a WebGL context and about
+    a second of a slow machine's CPU to draw, so by default (``lazy``) the view is drawn when it comes near the
+    viewport, when one of its sliders moves, or once the page is idle after its load event (see
+    :func:`figure_html`); ``data-drawn`` on ``#{div_id}`` says whether it was.
 
     Returns
     -------
@@ -408,10 +452,11 @@ def volume_viewer_html(
         _STYLE,
         _data_script(data, data_id) if embed_data else "",
         f"<div class='lf-viewer lf-volume' id='{html.escape(div_id)}' data-spec='{html.escape(_json(spec))}'>",
-        f"<div class='lf-coords'></div><div class='lf-plot' id='{html.escape(div_id)}-plot' style='width:100%;height:{height}px'></div>",
+        f"<div class='lf-coords'></div><div class='lf-plot' id='{html.escape(div_id)}-plot' data-lf-view='1' "
+        f"style='width:100%;height:{height}px'>{_WAIT if lazy else ''}</div>",
         _slider_rows(data.spec, sliders, div_id) if sliders else "",
         "</div>",
-        _mount(div_id),
+        _mount(div_id, lazy),
     ]
     return "".join(parts), [float(x) for x in levels]
 
@@ -748,11 +793,11 @@ def viewer_section(data: Any) -> str:
     from . import _png
 
     ls = data.landscape
-    if data.tree is None or not data.finite or not hasattr(ls, "axes") or ls.ndim < 2:
+    if data.tree is None or not data.finite or not hasattr(ls, "axes"):
         return ""
     names = [f"d{k + 1}" for k in range(ls.ndim)]
     section, static = report_section(
-        ls.values, ls.axes, data.tree, shown=data.shown, names=names, max_values=DEFAULT_MAX_VALUES
+        ls.values, ls.axes, data.tree, shown=data.shown, names=names, max_values=DEFAULT_MAX_VALUES, script=False
     )
     parts = [section]
     if static:
@@ -782,8 +827,13 @@ def report_section(
     max_values: int = DEFAULT_MAX_VALUES,
     max_basins: int = 8,
     max_minima: int = 60,
+    script: bool = True,
 ) -> tuple[str, list[tuple[str, str, Any]]]:
     """The report's "slices, volume and basins" section and its static corner figure.
+
+    The slices are drawn while the page loads; the volume, merge tree, barcode and profile lazily (when they
+    come near the viewport, or one per idle period after the load event: :func:`figure_html`). A 1-D
+    landscape gets the basin figures only.
 
     Parameters
     ----------
@@ -796,6 +846,8 @@ def report_section(
     max_values : values embedded for the slice and volume views (decimated beyond)
     max_basins : basins coloured
     max_minima : minima drawn (the less persistent pairs are cancelled first)
+    script : bool
+        Start with :func:`viewer_script` (False when the page already has it).
 
     Returns
     -------
@@ -840,16 +892,6 @@ def report_section(
             }
         )
     bnames = [mnames[int(m)] + (" (global)" if k == 0 else "") for k, m in enumerate(basins.minima)]
-    data = slice_data(
-        values,
-        axes,
-        names=names,
-        anchor=anchor,
-        markers=markers,
-        basins=basins,
-        basin_names=bnames,
-        max_values=max_values,
-    )
     simp = ""
     if thr > 0:
         simp = f" Pairs with persistence below {thr:.3g} are cancelled first ({shown.n_minima} of {tree.n_minima} minima drawn)."
@@ -861,9 +903,22 @@ def report_section(
         "whose steepest descent ends at it once the less persistent pairs are cancelled (a cancelled minimum's basin "
         f"joins the elder one that absorbed it): {', '.join(f'{nm} {100.0 * b / values.size:.1f} %' for nm, b in zip(bnames, bsizes, strict=True))} of the grid."
     )
-    parts = ["<h2 id='viewer'>Slices, volume and basins</h2>"]
-    parts.append(f"<p class='sub' id='viewer-note'>{html.escape(data.note)}{html.escape(simp)}</p>")
     static: list[tuple[str, str, Any]] = []
+    if n == 1:
+        parts = ["<h2 id='viewer'>Basins</h2>", f"<p class='sub' id='viewer-note'>{html.escape(simp.strip())}</p>"]
+    else:
+        data = slice_data(
+            values,
+            axes,
+            names=names,
+            anchor=anchor,
+            markers=markers,
+            basins=basins,
+            basin_names=bnames,
+            max_values=max_values,
+        )
+        parts = ["<h2 id='viewer'>Slices, volume and basins</h2>"]
+        parts.append(f"<p class='sub' id='viewer-note'>{html.escape(data.note)}{html.escape(simp)}</p>")
     if n >= 3:
         at = "the global minimum" if anchor is None else "the chosen point"
         parts.append(
@@ -878,20 +933,18 @@ def report_section(
         parts.append(
             f"<h3>Volume</h3><p class='sub'>Isosurfaces of the loss at {', '.join(_f(x) for x in levels)} over "
             f"{names[0]}, {names[1]}, {names[2]}{rest}; drag to rotate. Minima are diamonds in their basin's colour, "
-            "saddles dots.</p>"
+            "saddles dots. Drawn when scrolled into view, or once the page is idle.</p>"
         )
         parts.append(vol)
         fig = plot_corner(
             values, axes, anchor=anchor, minima=shown.minima, saddles=shown.saddles, basins=basins, names=names
         )
         static.append(("slices", f"Slices through {at} on one colour scale; basin outlines in their colours.", fig))
-    else:
+    elif n == 2:
         parts.append(slice_viewer_html(data, "lf-slices", data_id="lf-data"))
     parts.append(f"<h3>Basins</h3><p class='sub'>{html.escape(colour_note)}</p><div class='grid'>")
     for fid, caption, fig in basin_figures(shown, basins, axes):
-        div = fig.to_html(
-            full_html=False, include_plotlyjs=False, div_id=fid, default_height="440px", config={"displaylogo": False}
-        )
+        div = figure_html(fig, fid, height=440)
         parts.append(f"<figure class='interactive'>{div}<figcaption>{html.escape(caption)}</figcaption></figure>")
     parts.append("</div>")
-    return viewer_script() + "\n".join(parts), static
+    return (viewer_script() if script else "") + "\n".join(parts), static
