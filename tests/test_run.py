@@ -73,7 +73,7 @@ def test_analyze_equals_its_parts_computed_by_hand(tmp_path):
 
 
 def test_summary_written_once_complete_and_report_reads_the_saved_tree(tmp_path, monkeypatch):
-    import landform.results as results
+    import landform.results.summary as results
 
     writes = []
     orig = results.atomic_write_json

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ __all__ = [
     "check_objective",
     "check_finite_scalar",
     "check_finite_tensor",
+    "check_path",
 ]
 
 
@@ -187,4 +189,21 @@ def check_objective(name: str, value: Any) -> Any:
             f"{name}: expected a landform.Objective, got {type(value).__name__}; build one with "
             "Objective(model, data, loss_fn)."
         )
+    return value
+
+
+def check_path(name: str, value: Any) -> str | os.PathLike:
+    """``value`` if it is a str or path-like, else an :class:`InputError` naming the argument.
+
+    Examples
+    --------
+    >>> check_path("path", "runs/a")
+    'runs/a'
+    >>> check_path("path", 3)
+    Traceback (most recent call last):
+    ...
+    landform.errors.InputError: path: expected a file or folder path (str or pathlib.Path), got 3.
+    """
+    if not isinstance(value, (str, os.PathLike)):
+        raise InputError(f"{name}: expected a file or folder path (str or pathlib.Path), got {value!r}.")
     return value

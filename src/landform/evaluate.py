@@ -337,10 +337,10 @@ def grid_landscape(
     flat = np.full(total, np.nan)
     mflat = np.full((total, len(metrics)), np.nan)
     if store is not None and done:
-        prev, ev = store._assemble()
+        prev, ev = store.assemble()
         flat[ev.ravel()] = prev.ravel()[ev.ravel()]
         if metrics:
-            mflat[ev.ravel()] = store._assemble_metrics(len(metrics)).reshape(len(metrics), -1).T[ev.ravel()]
+            mflat[ev.ravel()] = store.assemble_metrics(len(metrics)).reshape(len(metrics), -1).T[ev.ravel()]
     todo = [i for i in range(n_chunks) if i not in done]
     done_points = total - sum(min(total, (i + 1) * chunk) - i * chunk for i in todo)
     # grid-parallel: ranks take disjoint chunks; data-parallel: every rank evaluates every point on its data shard

@@ -6,21 +6,20 @@ one ``.npz`` (no pickles) with ``format = "landform.trajectory"`` and a ``schema
 
 from __future__ import annotations
 
-import io
-import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import StoreError
+from ._npz import read_npz, write_npz
+from .errors import InputError, StoreError
 
 __all__ = ["Trajectory", "load_trajectory", "TRAJECTORY_SCHEMA_VERSION"]
 
 TRAJECTORY_SCHEMA_VERSION = 1
 _FORMAT = "landform.trajectory"
+_ARRAYS = ("coords", "loss", "projected_loss", "off_plane", "distance", "steps")
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,17 +62,17 @@ class Trajectory:
     def __post_init__(self) -> None:
         coords = np.asarray(self.coords, dtype=np.float64)
         if coords.ndim != 2:
-            raise ValueError(f"Trajectory: coords must be (K, n), got shape {coords.shape}.")
+            raise InputError(f"Trajectory: coords must be (K, n), got shape {coords.shape}.")
         k = coords.shape[0]
         object.__setattr__(self, "coords", coords)
         for name in ("loss", "projected_loss", "off_plane", "distance", "steps"):
             arr = np.asarray(getattr(self, name), dtype=np.float64).reshape(-1)
             if arr.shape != (k,):
-                raise ValueError(f"Trajectory: {name} must have one entry per checkpoint ({k}), got {arr.shape}.")
+                raise InputError(f"Trajectory: {name} must have one entry per checkpoint ({k}), got {arr.shape}.")
             object.__setattr__(self, name, arr)
         names = tuple(str(n) for n in self.names)
         if len(names) != k:
-            raise ValueError(f"Trajectory: {len(names)} names for {k} checkpoints.")
+            raise InputError(f"Trajectory: {len(names)} names for {k} checkpoints.")
         object.__setattr__(self, "names", names)
 
     @property
@@ -110,8 +109,6 @@ class Trajectory:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write one ``.npz`` atomically (no pickles; :func:`load_trajectory` reads it)."""
-        from .store import atomic_write_bytes
-
         meta = {
             "format": _FORMAT,
             "schema_version": TRAJECTORY_SCHEMA_VERSION,
@@ -119,29 +116,11 @@ class Trajectory:
             "directions": self.directions,
             "center_value": self.center_value,
         }
-        buf = io.BytesIO()
-        np.savez(
-            buf,
-            coords=self.coords,
-            loss=self.loss,
-            projected_loss=self.projected_loss,
-            off_plane=self.off_plane,
-            distance=self.distance,
-            steps=self.steps,
-            meta=np.asarray(json.dumps(meta, default=_json_default)),
-        )
-        atomic_write_bytes(path, buf.getvalue())
+        arrays = {k: getattr(self, k) for k in _ARRAYS}
+        write_npz(path, meta, **arrays)
 
     def __repr__(self) -> str:
         return f"Trajectory(checkpoints={self.n_checkpoints}, n={self.n}, directions={self.directions.get('kind')!r})"
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, np.generic):
-        return o.item()
-    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
 
 
 def load_trajectory(path: str | os.PathLike) -> Trajectory:
@@ -155,27 +134,21 @@ def load_trajectory(path: str | os.PathLike) -> Trajectory:
     >>> load_trajectory(p).loss.tolist()
     [1.0, 0.5]
     """
-    path = Path(path)
+    meta, z = read_npz(path, _FORMAT, TRAJECTORY_SCHEMA_VERSION, _ARRAYS, what="trajectory")
     try:
-        z = np.load(path, allow_pickle=False)
-        meta = json.loads(str(z["meta"]))
-    except (OSError, KeyError, ValueError) as exc:
-        raise StoreError(f"{path}: not a readable landform trajectory ({exc}).") from exc
-    if meta.get("format") != _FORMAT:
-        raise StoreError(f"{path}: format is {meta.get('format')!r}, expected {_FORMAT!r}.")
-    version = meta.get("schema_version")
-    if not isinstance(version, int) or version > TRAJECTORY_SCHEMA_VERSION:
-        raise StoreError(
-            f"{path}: schema version {version!r} is newer than this landform reads ({TRAJECTORY_SCHEMA_VERSION}); "
-            "upgrade landform."
-        )
+        return _from_saved(meta, z)
+    except InputError as exc:  # arrays of inconsistent lengths
+        raise StoreError(f"{path}: {exc} The file is corrupt; write it again.") from exc
+
+
+def _from_saved(meta: dict[str, Any], z: dict[str, np.ndarray]) -> Trajectory:
     return Trajectory(
         coords=z["coords"],
         loss=z["loss"],
         projected_loss=z["projected_loss"],
         off_plane=z["off_plane"],
         distance=z["distance"],
-        names=tuple(meta["names"]),
+        names=tuple(meta.get("names", ())),
         steps=z["steps"],
         directions=meta.get("directions", {}),
         center_value=float(meta.get("center_value", float("nan"))),

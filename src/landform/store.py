@@ -213,10 +213,12 @@ class GridStore:
             atomic_save_npy(self.path / "chunks" / f"m{i:08d}.npy", np.asarray(metrics, dtype=np.float64))
         atomic_save_npy(self.path / "chunks" / f"c{i:08d}.npy", values)
 
-    def _assemble(self) -> tuple[np.ndarray, np.ndarray]:
+    def assemble(self) -> tuple[np.ndarray, np.ndarray]:
+        """Values (NaN where missing) and the evaluated mask of the chunks written so far."""
         return assemble_chunks(self.path, self.meta)
 
-    def _assemble_metrics(self, m: int) -> np.ndarray:
+    def assemble_metrics(self, m: int) -> np.ndarray:
+        """(m, *shape) per-point metric values of the chunks written so far (NaN where missing)."""
         return assemble_metric_chunks(self.path, self.meta, m)
 
     def finalize(self, ls: Landscape) -> None:

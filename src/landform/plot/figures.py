@@ -386,7 +386,7 @@ def plot_comparison(runs: dict[str, Any], ax: Any = None, *, metrics: Sequence[s
     ``summary.json`` document."""
     from pathlib import Path
 
-    from ..results import HessianSummary, RunResult, TopologySummary, _typed
+    from ..results.summary import HessianSummary, RunResult, TopologySummary, typed_section
 
     if not runs:
         raise InputError("plot_comparison: no runs given.")
@@ -396,8 +396,8 @@ def plot_comparison(runs: dict[str, Any], ax: Any = None, *, metrics: Sequence[s
             return s
         if not isinstance(s, dict):
             raise InputError(f"plot_comparison: expected RunResult or summary dicts, got {type(s).__name__}.")
-        topo = _typed(TopologySummary, s.get("topology"), "plot_comparison topology")
-        return RunResult(Path("."), topology=topo, hessian=_typed(HessianSummary, s.get("hessian") or {}, "hessian"))
+        topo = typed_section(TopologySummary, s.get("topology"), "plot_comparison topology")
+        return RunResult(Path("."), topology=topo, hessian=typed_section(HessianSummary, s.get("hessian") or {}, "hessian"))
 
     summaries = {n: as_run(s) for n, s in runs.items()}
 
