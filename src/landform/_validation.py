@@ -30,6 +30,7 @@ __all__ = [
     "check_finite_scalar",
     "check_finite_tensor",
     "check_path",
+    "per_axis",
 ]
 
 
@@ -207,3 +208,22 @@ def check_path(name: str, value: Any) -> str | os.PathLike:
     if not isinstance(value, (str, os.PathLike)):
         raise InputError(f"{name}: expected a file or folder path (str or pathlib.Path), got {value!r}.")
     return value
+
+
+def per_axis(value: Any, n: int, name: str) -> list[Any]:
+    """``value`` repeated for ``n`` axes when it is one number or string, else its ``n`` entries.
+
+    Examples
+    --------
+    >>> per_axis(1.0, 2, "span"), per_axis([1, (0, 2)], 2, "span")
+    ([1.0, 1.0], [1, (0, 2)])
+    """
+    if isinstance(value, (int, float, np.integer, np.floating, str, bytes)):
+        return [value] * n
+    try:
+        seq = list(value)
+    except TypeError as exc:
+        raise InputError(f"{name}: expected a number or a sequence of {n}, got {type(value).__name__}.") from exc
+    if len(seq) != n:
+        raise InputError(f"{name}: expected one entry per direction ({n}), got {len(seq)}.")
+    return seq

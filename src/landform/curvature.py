@@ -30,8 +30,11 @@ import numpy as np
 import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
+from ._context import eval_mode as _eval_mode
+from ._context import math_attention as _math_attention
+from ._data import Batch as _Batch
 from .errors import InputError, LandformError, NonFiniteError
-from .objective import Objective, _Batch, _eval_mode, _math_attention
+from .objective import Objective
 
 if TYPE_CHECKING:
     from .eigenmap import EigenvalueMap

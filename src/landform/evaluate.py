@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import sys
 import time
 import warnings
@@ -14,6 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._dist import on_rank0, rank_world
+from ._provenance import peak_rss_mb, versions
+from ._validation import per_axis
 from .directions import as_directions
 from .errors import InputError
 from .fingerprint import fingerprint
@@ -28,18 +30,6 @@ __all__ = ["grid_axes", "grid_landscape", "COMPILE_SECONDS", "COMPILE_SPEEDUP"]
 #: eager (benchmarks/compile.py on the digits CNN); compile="auto" uses them to decide whether a grid pays it back.
 COMPILE_SECONDS = 20.0
 COMPILE_SPEEDUP = 0.74
-
-
-def _per_axis(value: Any, n: int, name: str) -> list[Any]:
-    if isinstance(value, (int, float, np.integer, np.floating, str, bytes)):
-        return [value] * n
-    try:
-        seq = list(value)
-    except TypeError as exc:
-        raise InputError(f"{name}: expected a number or a sequence of {n}, got {type(value).__name__}.") from exc
-    if len(seq) != n:
-        raise InputError(f"{name}: expected one entry per direction ({n}), got {len(seq)}.")
-    return seq
 
 
 def grid_axes(span: Any, resolution: Any, n: int) -> tuple[np.ndarray, ...]:
@@ -60,8 +50,8 @@ def grid_axes(span: Any, resolution: Any, n: int) -> tuple[np.ndarray, ...]:
     >>> [a.tolist() for a in grid_axes([1.0, (0.0, 2.0)], [3, 2], 2)]
     [[-1.0, 0.0, 1.0], [0.0, 2.0]]
     """
-    spans = _per_axis(span, n, "span")
-    ress = _per_axis(resolution, n, "resolution")
+    spans = per_axis(span, n, "span")
+    ress = per_axis(resolution, n, "resolution")
     axes = []
     for i, (s, r) in enumerate(zip(spans, ress, strict=True)):
         if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 2:
@@ -125,55 +115,7 @@ def _pin_stored_batch_mode(objective: Objective, out: str | None) -> None:
     except (OSError, ValueError, KeyError, TypeError):
         return
     if mode in ("loop", "vmap"):
-        objective._chosen_mode = mode
-
-
-def _dist() -> tuple[int, int]:
-    """(rank, world size) of an initialised torch.distributed process group, else (0, 1)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _on_rank0(fn, world: int):
-    """Run ``fn`` on rank 0 and hand its result (or its error) to every rank."""
-    if world == 1:
-        return fn()
-    import torch.distributed as dist
-
-    box: list[Any] = [None]
-    if dist.get_rank() == 0:
-        try:
-            box[0] = ("ok", fn())
-        except Exception as exc:  # re-raised on every rank below
-            box[0] = ("err", exc)
-    dist.broadcast_object_list(box, src=0)
-    status, value = box[0]
-    if status == "err":
-        raise value
-    return value
-
-
-def _peak_rss_mb() -> float | None:
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not on Windows
-        return None
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def _versions() -> dict[str, str]:
-    from . import __version__
-
-    return {
-        "landform": __version__,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-    }
+        objective.pin_batch_mode(mode)
 
 
 def grid_landscape(
@@ -290,8 +232,8 @@ def grid_landscape(
         compile is True
         or (
             compile == "auto"
-            and _dist()[1] == 1
-            and objective._private is not None
+            and rank_world()[1] == 1
+            and objective.private_model is not None
             and total * t_loss * (1 - COMPILE_SPEEDUP) > 2 * COMPILE_SECONDS
         )
     )
@@ -304,7 +246,7 @@ def grid_landscape(
         "dtype": str(objective.dtype).replace("torch.", ""),
         "seed": d.seed,
         "batch_mode": objective.resolved_batch_mode,
-        "versions": _versions(),
+        "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "geometry": geometry,
         **(provenance or {}),
@@ -313,7 +255,7 @@ def grid_landscape(
         np.full(shape, np.nan), axes, d.metadata(), center, prov, np.zeros(shape, bool),
         metrics={k: np.full(shape, np.nan) for k in metrics},
     )
-    rank, world = _dist()
+    rank, world = rank_world()
     data_parallel = objective.data_parallel
     store = None
     done: set[int] = set()
@@ -323,14 +265,14 @@ def grid_landscape(
     if world > 1:
         _check_ranks_agree(fp, world)
     if out is not None:
-        meta = _on_rank0(
+        meta = on_rank0(
             lambda: GridStore.open(out, template, fingerprint=fp, chunk_points=int(chunk_points)).meta, world
         )
         store = GridStore(out, meta=meta)
         if store.complete:
             return load_landscape(out)
         chunk = store.chunk_points
-        done = _on_rank0(store.done_chunks, world)
+        done = on_rank0(store.done_chunks, world)
     else:
         chunk = int(chunk_points)
     n_chunks = -(-total // chunk)
@@ -399,7 +341,7 @@ def grid_landscape(
         "total_s": time.perf_counter() - t_start,
         "points_evaluated": sum(min(total, (i + 1) * chunk) - i * chunk for i in todo),
         "ranks": world,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "parallel": "data" if data_parallel else ("grid" if world > 1 else None),
     }
     prov["batch_mode"] = "loop" if metrics else objective.resolved_batch_mode
@@ -414,5 +356,5 @@ def grid_landscape(
             stacklevel=2,
         )
     if store is not None:
-        _on_rank0(lambda: store.finalize(ls), world)
+        on_rank0(lambda: store.finalize(ls), world)
     return ls

@@ -381,12 +381,12 @@ def objective_fingerprint(objective: Any) -> dict[str, str]:
     w.tag("trainable:" + ";".join(f"{n}:{tuple(s)}" for n, s in zip(layout.names, layout.shapes, strict=True)))
     w.tensor(objective.theta0)
     b = _Hasher()
-    frozen = {n: v for n, v in objective._fixed.items() if n not in buffer_names}
+    fixed = objective.fixed_state
+    frozen = {n: v for n, v in fixed.items() if n not in buffer_names}
     w.value(frozen, 0)
-    b.value({n: v for n, v in objective._fixed.items() if n in buffer_names}, 0)
-    data = getattr(objective, "_data_digest", None) or data_digest(objective._batches)
+    b.value({n: v for n, v in fixed.items() if n in buffer_names}, 0)
     return {
-        "data": data,
+        "data": objective.data_digest,
         "loss": _callable_digest(objective.loss_fn),
         "weights": w.hexdigest(),
         "buffers": b.hexdigest(),

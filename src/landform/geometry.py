@@ -277,10 +277,10 @@ def resolve_span(
         coeff = list(span.span)
         units = "absolute"
     else:
-        from .evaluate import _per_axis
+        from ._validation import per_axis
 
         given = span
-        per = _per_axis(span, n, "span")
+        per = per_axis(span, n, "span")
         if span_units == "relative":
             if t0n == 0.0:
                 raise InputError(

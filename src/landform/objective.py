@@ -9,18 +9,20 @@ no dropout).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import torch
 from torch.func import functional_call
 
+from ._context import eval_mode, math_attention
+from ._data import Batch, concat_batches, index_batch, load_batches, nbytes, shard_batches
+from ._dist import all_reduce_sum, rank_world, world_group
 from ._validation import check_bool, check_choice, check_finite_scalar, check_finite_tensor, check_int
 from .errors import InputError, LandformError, NonFiniteError
 from .params import ParamLayout
@@ -28,177 +30,6 @@ from .params import ParamLayout
 __all__ = ["Objective"]
 
 
-@dataclass(frozen=True)
-class _Batch:
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    target: Any
-    n: int
-
-
-def _index_batch(b: _Batch, idx: torch.Tensor) -> _Batch:
-    """The rows ``idx`` of a batch (every tensor whose leading dimension is the batch size is indexed)."""
-
-    def take(x: Any) -> Any:
-        if isinstance(x, torch.Tensor) and x.dim() > 0 and x.shape[0] == b.n:
-            return x[idx]
-        if isinstance(x, (tuple, list)):
-            return type(x)(take(v) for v in x)
-        if isinstance(x, dict):
-            return {k: take(v) for k, v in x.items()}
-        return x
-
-    return _Batch(take(b.args), take(b.kwargs), take(b.target), int(idx.numel()))
-
-
-def _concat_batches(pieces: list[_Batch]) -> _Batch | None:
-    """All pieces as one batch, or None when they differ in structure (then they are kept apart)."""
-    if len(pieces) < 2:
-        return pieces[0] if pieces else None
-
-    def cat(xs: list[Any], ns: list[int]) -> Any:
-        x0 = xs[0]
-        if isinstance(x0, torch.Tensor):
-            ok = all(isinstance(x, torch.Tensor) and x.dim() > 0 and x.shape[0] == n and x.shape[1:] == x0.shape[1:]
-                     and x.dtype == x0.dtype for x, n in zip(xs, ns, strict=True))
-            if not ok:
-                raise _Unmergeable
-            return torch.cat(xs)
-        if isinstance(x0, (tuple, list)):
-            if any(type(x) is not type(x0) or len(x) != len(x0) for x in xs):
-                raise _Unmergeable
-            return type(x0)(cat([x[i] for x in xs], ns) for i in range(len(x0)))
-        if isinstance(x0, dict):
-            if any(not isinstance(x, dict) or x.keys() != x0.keys() for x in xs):
-                raise _Unmergeable
-            return {k: cat([x[k] for x in xs], ns) for k in x0}
-        raise _Unmergeable  # a non-tensor argument: keep the batches as they are
-
-    ns = [p.n for p in pieces]
-    try:
-        return _Batch(cat([p.args for p in pieces], ns), cat([p.kwargs for p in pieces], ns),
-                      cat([p.target for p in pieces], ns), sum(ns))
-    except _Unmergeable:
-        return None
-
-
-class _Unmergeable(Exception):
-    pass
-
-
-def _to_device(x: Any, device: torch.device) -> Any:
-    if isinstance(x, torch.Tensor):
-        return x.to(device)
-    if isinstance(x, (tuple, list)):
-        return type(x)(_to_device(v, device) for v in x)
-    if isinstance(x, dict):
-        return {k: _to_device(v, device) for k, v in x.items()}
-    return x
-
-
-def _leading_dim(x: Any) -> int | None:
-    if isinstance(x, torch.Tensor):
-        return int(x.shape[0]) if x.dim() > 0 else None
-    if isinstance(x, (tuple, list)) and x:
-        return _leading_dim(x[0])
-    if isinstance(x, dict) and x:
-        return _leading_dim(next(iter(x.values())))
-    return None
-
-
-def _split_batch(batch: Any, index: int) -> _Batch:
-    if isinstance(batch, dict):
-        raise InputError(
-            f"data: batch {index} is a dict; landform expects (inputs, targets) pairs. Wrap your loader so it "
-            "yields (inputs, targets), where inputs is a tensor, a tuple of tensors (model(*inputs)) or a dict "
-            "(model(**inputs))."
-        )
-    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-        raise InputError(
-            f"data: batch {index} is a {type(batch).__name__}"
-            + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else "")
-            + "; expected an (inputs, targets) pair."
-        )
-    inputs, target = batch
-    if isinstance(inputs, dict):
-        args, kwargs = (), dict(inputs)
-    elif isinstance(inputs, (tuple, list)):
-        args, kwargs = tuple(inputs), {}
-    else:
-        args, kwargs = (inputs,), {}
-    n = _leading_dim(target)
-    if n is None:
-        n = _leading_dim(inputs)
-    if n is None:
-        raise InputError(
-            f"data: cannot tell the size of batch {index}: its targets and inputs have no batch dimension."
-        )
-    return _Batch(args, kwargs, target, n)
-
-
-def _is_single_pair(data: Any) -> bool:
-    """An (inputs, targets) pair of tensors: targets a tensor with a batch dimension, inputs a tensor or a
-    tuple/list/dict of tensors whose leading dimension is the same (a list of batches never ends in a bare
-    tensor, so this reading is unambiguous)."""
-    if not (isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[1], torch.Tensor)):
-        return False
-    inputs, target = data
-    if target.dim() == 0:
-        return False
-    leaves = list(inputs.values()) if isinstance(inputs, dict) else inputs if isinstance(inputs, (tuple, list)) else [inputs]
-    tensors = [v for v in leaves if isinstance(v, torch.Tensor)]
-    return bool(tensors) and all(v.dim() > 0 and v.shape[0] == target.shape[0] for v in tensors)
-
-
-def _slice_rows(x: Any, start: int, stop: int, n: int) -> Any:
-    if isinstance(x, torch.Tensor) and x.dim() > 0 and x.shape[0] == n:
-        return x[start:stop]
-    if isinstance(x, (tuple, list)):
-        return type(x)(_slice_rows(v, start, stop, n) for v in x)
-    if isinstance(x, dict):
-        return {k: _slice_rows(v, start, stop, n) for k, v in x.items()}
-    return x
-
-
-def _iter_batches(data: Any, batch_size: int | None) -> Iterator[Any]:
-    if _is_single_pair(data):
-        n = int(data[1].shape[0])
-        if n == 0:
-            raise InputError(
-                "data: the (inputs, targets) pair has 0 rows (targets of shape "
-                f"{tuple(data[1].shape)}); pass at least one sample."
-            )
-        step = n if batch_size is None else int(batch_size)
-        for start in range(0, n, step):
-            yield _slice_rows(tuple(data), start, start + step, n)
-        return
-    if isinstance(data, torch.Tensor) or not isinstance(data, Iterable):
-        raise InputError(
-            f"data: expected a DataLoader, an (inputs, targets) pair of tensors or an iterable of batches, "
-            f"got {type(data).__name__}."
-        )
-    yield from data
-
-
-def _math_attention() -> contextlib.AbstractContextManager:
-    """Scaled dot-product attention through its math backend: the fused CPU/GPU kernels have no double
-    backward, the math backend is plain differentiable ops, so HVPs of attention models work."""
-    try:
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-    except ImportError:  # pragma: no cover - torch < 2.3
-        return contextlib.nullcontext()
-    return sdpa_kernel([SDPBackend.MATH])
-
-
-@contextlib.contextmanager
-def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for m, flag in flags:
-            m.training = flag
 
 
 class Objective:
@@ -299,9 +130,7 @@ class Objective:
         self._tied = list(tied.values()) or None
         self._private = self._make_private_copy() if private_copy else None
         self._compiled: Callable[..., torch.Tensor] | None = None
-        self._batches = [
-            _split_batch(_to_device(b, self.device), i) for i, b in enumerate(_iter_batches(data, batch_size))
-        ]
+        self._batches = load_batches(data, batch_size, self.device)
         if not self._batches or sum(b.n for b in self._batches) == 0:
             raise InputError("data: it yielded no samples; pass a non-empty dataset.")
         self._group = None
@@ -327,23 +156,25 @@ class Objective:
     def dtype(self) -> torch.dtype:
         return self.layout.dtype
 
-    def _call(self, params: dict[str, torch.Tensor], batch: _Batch) -> torch.Tensor:
+    def _forward(self, params: dict[str, torch.Tensor], batch: Batch) -> Any:
+        """The model's outputs on ``batch`` with the trainable parameters ``params`` (the user's model untouched)."""
         if self._tied is None:
-            out = functional_call(self.model, {**self._fixed, **params}, batch.args, batch.kwargs, strict=False)
-        else:
-            # torch.func.functional_call does not put back the parameters of a module registered under two
-            # names (torch-geometric's SchNet shares its filter networks): it would leave the user's model
-            # holding our tensors. Put every parameter and buffer of those modules back ourselves.
-            saved = [(m, dict(m._parameters), dict(m._buffers)) for m in self._tied]
-            try:
-                out = functional_call(self.model, {**self._fixed, **params}, batch.args, batch.kwargs, strict=False)
-            finally:
-                for m, ps, bs in saved:
-                    m._parameters.update(ps)
-                    m._buffers.update(bs)
-        return self._scalar(self.loss_fn(out, batch.target), batch)
+            return functional_call(self.model, {**self._fixed, **params}, batch.args, batch.kwargs, strict=False)
+        # torch.func.functional_call does not put back the parameters of a module registered under two
+        # names (torch-geometric's SchNet shares its filter networks): it would leave the user's model
+        # holding our tensors. Put every parameter and buffer of those modules back ourselves.
+        saved = [(m, dict(m._parameters), dict(m._buffers)) for m in self._tied]
+        try:
+            return functional_call(self.model, {**self._fixed, **params}, batch.args, batch.kwargs, strict=False)
+        finally:
+            for m, ps, bs in saved:
+                m._parameters.update(ps)
+                m._buffers.update(bs)
 
-    def _scalar(self, value: Any, batch: _Batch) -> torch.Tensor:
+    def _call(self, params: dict[str, torch.Tensor], batch: Batch) -> torch.Tensor:
+        return self._scalar(self.loss_fn(self._forward(params, batch), batch.target), batch)
+
+    def _scalar(self, value: Any, batch: Batch) -> torch.Tensor:
         """The loss of one batch, refused unless it is a one-element tensor (checked on every batch: a loss
         that returns a vector only for some batches would otherwise fail deep inside torch)."""
         if isinstance(value, torch.Tensor) and value.numel() == 1:
@@ -356,36 +187,68 @@ class Objective:
             ".mean() the per-sample losses)."
         )
 
+    # ------------------------------------------------------------------ for landform's own modules
+    @property
+    def batches(self) -> tuple[Batch, ...]:
+        """The cached data as :class:`landform._data.Batch` es (this rank's share when data-parallel)."""
+        return tuple(self._batches)
+
+    @property
+    def weights(self) -> tuple[float, ...]:
+        """Weight ``n_b / N`` of each batch in the dataset mean (``N``: samples over all ranks)."""
+        return tuple(self._weights)
+
+    @property
+    def fixed_state(self) -> Mapping[str, torch.Tensor]:
+        """The frozen parameters and buffers, as snapshotted when the objective was built (read-only view)."""
+        return MappingProxyType(self._fixed)
+
+    @property
+    def data_digest(self) -> str:
+        """SHA-256 of the full data (over every rank's share when data-parallel)."""
+        from .fingerprint import data_digest
+
+        return self._data_digest or data_digest(self._batches)
+
+    @property
+    def private_model(self) -> tuple[torch.nn.Module, list[torch.Tensor]] | None:
+        """The private model copy and its trainable parameter tensors in layout order (None without one)."""
+        return self._private
+
+    def outputs(self, theta: torch.Tensor, batch: Batch) -> Any:
+        """The model's outputs on ``batch`` at the flat parameters ``theta`` (the loss's own forward call)."""
+        return self._forward(self.layout.unflatten(theta), batch)
+
+    def with_fixed_state(self, state: Mapping[str, torch.Tensor]) -> Objective:
+        """The same objective (model and data shared) with the frozen parameters and buffers in ``state`` in place
+        of its own; names missing from ``state`` keep the objective's values. ``self`` when nothing differs."""
+        fixed = {n: state.get(n, v) for n, v in self._fixed.items()}
+        if all(torch.equal(fixed[n], v) for n, v in self._fixed.items()):
+            return self
+        new = object.__new__(Objective)
+        new.__dict__.update(self.__dict__)
+        new._fixed = fixed
+        new._private = new._make_private_copy() if self._private is not None else None
+        return new
+
+    def pin_batch_mode(self, mode: str) -> None:
+        """Evaluate batches of points with ``mode`` (``"loop"`` or ``"vmap"``) from now on (a resumed grid is
+        evaluated the way its stored chunks were)."""
+        check_choice("mode", mode, ("loop", "vmap"))
+        self._chosen_mode = mode
+
     # ------------------------------------------------------------------ data parallelism
     def _shard_for_rank(self) -> None:
         """Keep this rank's contiguous share of the rows of every batch (torch.distributed data parallelism)."""
-        import torch.distributed as dist
-
-        if not (dist.is_available() and dist.is_initialized()):
-            raise InputError(
-                "data_parallel=True needs an initialised torch.distributed process group (launch with torchrun and "
-                "call torch.distributed.init_process_group, or let 'landform analyze' do it)."
-            )
-        self._group = dist.group.WORLD
-        rank, world = dist.get_rank(), dist.get_world_size()
-        sharded = []
-        for b in self._batches:
-            lo, hi = rank * b.n // world, (rank + 1) * b.n // world
-            idx = torch.arange(lo, hi, device=self.device)
-            sharded.append(_index_batch(b, idx))
-        self._batches = sharded
+        self._group = world_group()
+        self._batches = shard_batches(self._batches, *rank_world(), self.device)
 
     @property
     def data_parallel(self) -> bool:
         return self._group is not None
 
     def _allreduce(self, t: torch.Tensor) -> torch.Tensor:
-        if self._group is None:
-            return t
-        import torch.distributed as dist
-
-        dist.all_reduce(t, op=dist.ReduceOp.SUM, group=self._group)
-        return t
+        return all_reduce_sum(t, self._group)
 
     def _allreduce_int(self, n: int) -> int:
         if self._group is None:
@@ -395,7 +258,7 @@ class Objective:
 
     def _check_loss(self) -> None:
         batch = self._batches[0]
-        with torch.no_grad(), _eval_mode(self.model):
+        with torch.no_grad(), eval_mode(self.model):
             try:
                 value = self._call(self.layout.unflatten(self.theta0), batch)
             except LandformError:
@@ -456,7 +319,7 @@ class Objective:
             raise InputError(f"thetas: expected a floating dtype, got {thetas.dtype}.")
         thetas = thetas.to(self.dtype)
         mode = self._resolve_mode(thetas)
-        with torch.no_grad(), _eval_mode(self.model):
+        with torch.no_grad(), eval_mode(self.model):
             if mode == "vmap":
                 try:
                     return self._loss_vmap(thetas)
@@ -472,9 +335,10 @@ class Objective:
             return self._loss_loop(thetas)
 
     def _loss_loop(self, thetas: torch.Tensor) -> torch.Tensor:
-        return self._reduce_points(self._loss_loop_local(thetas))
+        return self.reduce_points(self._loss_loop_local(thetas))
 
-    def _reduce_points(self, out: torch.Tensor) -> torch.Tensor:
+    def reduce_points(self, out: torch.Tensor) -> torch.Tensor:
+        """Per-point values (B,) or (B, k) summed over the ranks of a data-parallel objective (as is otherwise)."""
         if self._group is None:
             return out
         dev = self.device if self.device.type == "cuda" else torch.device("cpu")
@@ -538,13 +402,13 @@ class Objective:
                 )
                 continue
             start += chunk.shape[0]
-        return self._reduce_points(out)
+        return self.reduce_points(out)
 
     def _vmap_chunk(self, chunk: torch.Tensor) -> torch.Tensor:
         total = torch.zeros(chunk.shape[0], dtype=torch.float64, device=self.device)
         for batch, w in zip(self._batches, self._weights, strict=True):
 
-            def one(theta: torch.Tensor, batch: _Batch = batch) -> torch.Tensor:
+            def one(theta: torch.Tensor, batch: Batch = batch) -> torch.Tensor:
                 return self._call(self.layout.unflatten(theta), batch).reshape(())
 
             total = total + torch.func.vmap(one)(chunk).double() * w
@@ -558,7 +422,7 @@ class Objective:
             return "loop"
         trial = thetas[: min(4, thetas.shape[0])]
         timings = {}
-        with torch.no_grad(), _eval_mode(self.model):
+        with torch.no_grad(), eval_mode(self.model):
             for mode in ("loop", "vmap", "loop", "vmap"):
                 fn = self._loss_loop if mode == "loop" else self._loss_vmap
                 if self.device.type == "cuda":
@@ -592,7 +456,7 @@ class Objective:
         batches = []
         for b in self._batches:
             k = max(1, int(round(fraction * b.n)))
-            batches.append(_index_batch(b, torch.randperm(b.n, generator=gen)[:k].to(self.device)))
+            batches.append(index_batch(b, torch.randperm(b.n, generator=gen)[:k].to(self.device)))
         new._batches = batches
         new.num_samples = int(sum(b.n for b in batches))
         new._weights = [b.n / new.num_samples for b in batches]
@@ -645,17 +509,7 @@ class Objective:
     @property
     def data_nbytes(self) -> int:
         """Bytes of the tensors of the cached data (this rank's share when data-parallel)."""
-
-        def size(x: Any) -> int:
-            if isinstance(x, torch.Tensor):
-                return x.numel() * x.element_size()
-            if isinstance(x, (tuple, list)):
-                return sum(size(v) for v in x)
-            if isinstance(x, dict):
-                return sum(size(v) for v in x.values())
-            return 0
-
-        return sum(size((b.args, b.kwargs, b.target)) for b in self._batches)
+        return sum(nbytes(b) for b in self._batches)
 
     def select(self, indices: Any, *, batch_size: int | None = None) -> Objective:
         """The same objective on the samples ``indices`` only; the model is shared, not copied.
@@ -693,12 +547,12 @@ class Objective:
         for b in self._batches:
             rows = idx[(idx >= offset) & (idx < offset + b.n)] - offset
             if rows.size:
-                pieces.append(_index_batch(b, torch.as_tensor(rows, device=self.device)))
+                pieces.append(index_batch(b, torch.as_tensor(rows, device=self.device)))
             offset += b.n
         size = int(batch_size) if batch_size is not None else max(b.n for b in self._batches)
-        merged = _concat_batches(pieces)
+        merged = concat_batches(pieces)
         if merged is not None:
-            pieces = [_index_batch(merged, torch.arange(a, min(a + size, merged.n), device=self.device))
+            pieces = [index_batch(merged, torch.arange(a, min(a + size, merged.n), device=self.device))
                       for a in range(0, merged.n, size)] if merged.n > size else [merged]
         new = object.__new__(Objective)
         new.__dict__.update(self.__dict__)
@@ -708,14 +562,14 @@ class Objective:
         return new
 
     # ------------------------------------------------------------------ derivatives (reduced across ranks)
-    def _batch_loss_theta(self, theta: torch.Tensor, batch: _Batch) -> torch.Tensor:
+    def _batch_loss_theta(self, theta: torch.Tensor, batch: Batch) -> torch.Tensor:
         return self._call(self.layout.unflatten(theta), batch).reshape(())
 
     def gradient(self, theta: torch.Tensor | None = None) -> torch.Tensor:
         """Gradient of the dataset loss at ``theta`` as a flat (P,) tensor."""
         theta = self._as_theta(theta).detach()
         grad = torch.zeros_like(theta)
-        with _eval_mode(self.model):
+        with eval_mode(self.model):
             for batch, w in zip(self._batches, self._weights, strict=True):
                 t = theta.clone().requires_grad_(True)
                 loss = self._batch_loss_theta(t, batch)
@@ -749,7 +603,7 @@ class Objective:
         if mode not in ("rev", "fwd"):
             raise InputError(f"mode: expected 'rev' or 'fwd', got {mode!r}.")
         out = torch.zeros_like(theta)
-        with _eval_mode(self.model), _math_attention():
+        with eval_mode(self.model), math_attention():
             for batch, w in zip(self._batches, self._weights, strict=True):
                 if mode == "fwd":
                     try:
@@ -783,7 +637,7 @@ class Objective:
             )
         return out
 
-    def _hvp_rev(self, theta: torch.Tensor, v: torch.Tensor, batch: _Batch) -> torch.Tensor:
+    def _hvp_rev(self, theta: torch.Tensor, v: torch.Tensor, batch: Batch) -> torch.Tensor:
         t = theta.clone().requires_grad_(True)
         loss = self._batch_loss_theta(t, batch)
         if not loss.requires_grad:
@@ -794,7 +648,7 @@ class Objective:
         (hv,) = torch.autograd.grad(g, t, grad_outputs=v, allow_unused=True)
         return torch.zeros_like(theta) if hv is None else hv.detach()
 
-    def _hvp_fwd(self, theta: torch.Tensor, v: torch.Tensor, batch: _Batch) -> torch.Tensor:
+    def _hvp_fwd(self, theta: torch.Tensor, v: torch.Tensor, batch: Batch) -> torch.Tensor:
         grad_fn = torch.func.grad(lambda t: self._batch_loss_theta(t, batch))
         _, hv = torch.func.jvp(grad_fn, (theta,), (v,))
         return hv.detach()
@@ -825,3 +679,10 @@ class Objective:
             f"Objective(model={type(self.model).__name__}, P={self.num_params}, N={self.num_samples}, "
             f"batches={len(self._batches)}, device={self.device}, dtype={self.dtype})"
         )
+
+
+# The names these helpers had before they moved to landform._data / landform._context (for code written against
+# the old layout; landform's own modules import them from their new home).
+_Batch = Batch
+_eval_mode = eval_mode
+_math_attention = math_attention

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._context import eval_mode
 from .errors import InputError, LandformError
-from .objective import Objective, _eval_mode
+from .objective import Objective
 
 __all__ = ["accuracy", "check_metrics", "metrics_fingerprint", "loss_and_metrics"]
 
@@ -90,22 +91,20 @@ def loss_and_metrics(
         raise InputError(f"thetas: expected shape (B, {objective.num_params}), got {tuple(thetas.shape)}.")
     names = list(metrics)
     out = torch.zeros(thetas.shape[0], 1 + len(names), dtype=torch.float64)
-    private = objective._private
-    with torch.no_grad(), _eval_mode(objective.model):
+    private = objective.private_model
+    with torch.no_grad(), eval_mode(objective.model):
         for i in range(thetas.shape[0]):
             params = objective.layout.unflatten(thetas[i])
             if private is not None:
                 torch._foreach_copy_(private[1], list(params.values()))
-            for batch, w in zip(objective._batches, objective._weights, strict=True):
+            for batch, w in zip(objective.batches, objective.weights, strict=True):
                 if private is not None:
                     outputs = private[0](*batch.args, **batch.kwargs)
                 else:
-                    from .curvature import _outputs
-
-                    outputs = _outputs(objective, thetas[i], batch)
+                    outputs = objective.outputs(thetas[i], batch)
                 row = [objective.loss_fn(outputs, batch.target).reshape(()).double()]
                 row += [_scalar(n, metrics[n](outputs, batch.target)).to(row[0].device) for n in names]
                 out[i] += (torch.stack(row) * w).cpu()
-    out = objective._reduce_points(out)
+    out = objective.reduce_points(out)
     arr = out.numpy()
     return arr[:, 0].copy(), {n: arr[:, 1 + j].copy() for j, n in enumerate(names)}

@@ -613,13 +613,13 @@ def _check_store(ctx: RunContext, d: Directions | None = None) -> None:
 def _directions(ctx: RunContext) -> Directions:
     """Rank 0 computes (or reuses) the directions and hands them to every rank under grid-parallel torchrun."""
     if ctx.world > 1 and not ctx.data_parallel:
-        from .evaluate import _on_rank0
+        from ._dist import on_rank0
 
         def first() -> Directions:
             dd = _compute_directions(ctx, write=True)
             return dd.__class__(dd.vectors.cpu(), dd.kind, dd.normalization, dd.seed, dd.eigenvalues, dd.extra)
 
-        d = _on_rank0(first, ctx.world)
+        d = on_rank0(first, ctx.world)
         return d.__class__(d.vectors.to(ctx.objective.device), d.kind, d.normalization, d.seed, d.eigenvalues, d.extra)
     return _compute_directions(ctx, write=ctx.rank == 0)
 
@@ -687,13 +687,14 @@ def analyze(
     ((5, 5), True)
     """
     from . import __version__
+    from ._dist import rank_world
     from .curvature_run import builtin_metrics
-    from .evaluate import _dist, grid_landscape
+    from .evaluate import grid_landscape
 
     config = (config or RunConfig()).validate()
     log = log or (lambda *a: None)
     out = _out_dir(out, "out")
-    rank, world = _dist()
+    rank, world = rank_world()
     ctx = RunContext(objective, config, out, log if rank == 0 else (lambda *a: None), rank, world)
     P = objective.num_params
     if config.dims > P:

@@ -28,10 +28,10 @@ __all__ = [
 
 
 def _bounds(span: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-    from .evaluate import _per_axis
+    from ._validation import per_axis
 
     lo, hi = np.empty(n), np.empty(n)
-    for i, s in enumerate(_per_axis(span, n, "span")):
+    for i, s in enumerate(per_axis(span, n, "span")):
         if isinstance(s, (tuple, list, np.ndarray)):
             lo[i], hi[i] = float(s[0]), float(s[1])
         else:

@@ -195,14 +195,7 @@ def project_trajectory(objective: Objective, directions: Any, checkpoints: Any) 
 def _own_loss(objective: Objective, ck: Checkpoint, theta: torch.Tensor) -> float:
     """The objective's loss at ``theta`` with the checkpoint's buffers and frozen parameters in place of the
     objective's (those missing from the state dict, such as non-persistent buffers, stay the objective's)."""
-    fixed = {n: ck.state.get(n, v) for n, v in objective._fixed.items()}
-    if all(torch.equal(fixed[n], v) for n, v in objective._fixed.items()):
-        return float(objective.loss_batch(theta[None])[0])
-    other = object.__new__(Objective)
-    other.__dict__.update(objective.__dict__)
-    other._fixed = fixed
-    other._private = other._make_private_copy() if objective._private is not None else None
-    return float(other.loss_batch(theta[None])[0])
+    return float(objective.with_fixed_state(ck.state).loss_batch(theta[None])[0])
 
 
 def _two(objective: Objective, a: Any, b: Any) -> tuple[torch.Tensor, torch.Tensor, list[Checkpoint]]:
@@ -300,7 +293,8 @@ def linear_path(
     >>> ls.axes[0].tolist(), bool(abs(ls.values[0] - obj.loss()) < 1e-6)
     ([0.0, 0.25, 0.5, 0.75, 1.0], True)
     """
-    from .evaluate import _versions, grid_axes
+    from ._provenance import versions
+    from .evaluate import grid_axes
 
     ta, tb, cks = _two(objective, a, b)
     (t,) = grid_axes([tuple(span)] if isinstance(span, (tuple, list)) else span, resolution, 1)
@@ -328,7 +322,7 @@ def linear_path(
     prov = {
         "num_params": objective.num_params,
         "num_samples": objective.num_samples,
-        "versions": _versions(),
+        "versions": versions(),
         "timings": {"total_s": time.perf_counter() - t0},
     }
     return Landscape(values, (t,), meta, center, prov)

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
+from .._data import load_batches
 from .._validation import check_choice, check_float, check_int, check_module
 from ..errors import InputError, NonFiniteError
-from ..objective import _iter_batches, _split_batch, _to_device
 
 __all__ = ["Connectivity", "mode_connectivity"]
 
@@ -119,7 +119,7 @@ def mode_connectivity(
             f"model_a and model_b: on {a.device}/{a.dtype} vs {b.device}/{b.dtype}; put both on one device and dtype."
         )
     device = a.device
-    batches = [_split_batch(_to_device(x, device), i) for i, x in enumerate(_iter_batches(data, batch_size))]
+    batches = load_batches(data, batch_size, device)
     batches = [bt for bt in batches if bt.n > 0]
     if not batches:
         raise InputError("data: it yielded no samples; pass a non-empty dataset.")

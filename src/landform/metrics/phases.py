@@ -174,8 +174,10 @@ def taxonomy(
     """
     import torch
 
+    from .._context import eval_mode
+    from .._data import load_batches
     from ..hessian import hessian_eigenpairs, hessian_trace
-    from ..objective import Objective, _eval_mode, _iter_batches, _split_batch, _to_device
+    from ..objective import Objective
     from .connectivity import mode_connectivity
     from .representation import cka
 
@@ -190,11 +192,11 @@ def taxonomy(
         per_model["top_eigenvalue"].append(float(hessian_eigenpairs(obj, 1, tol=1e-3, seed=seed).values[0]))
         per_model["trace"].append(hessian_trace(obj, n_hvp=trace_hvp, seed=seed).value)
     device = next(models[0].parameters()).device
-    batches = [_split_batch(_to_device(b, device), i) for i, b in enumerate(_iter_batches(data, batch_size))]
+    batches = load_batches(data, batch_size, device)
 
     def features(m: Any) -> np.ndarray:
         rows = []
-        with torch.no_grad(), _eval_mode(m):
+        with torch.no_grad(), eval_mode(m):
             for b in batches:
                 out = representation(m, *b.args) if representation is not None else m(*b.args, **b.kwargs)
                 rows.append(torch.as_tensor(out).reshape(b.n, -1).double().cpu().numpy())
