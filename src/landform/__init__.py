@@ -7,7 +7,7 @@ Names are loaded lazily, so ``import landform`` and the numpy-only parts (``land
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -65,7 +65,91 @@ _EXPORTS = {
     "load_trajectory": "projection",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+if TYPE_CHECKING:  # editors and type checkers see the names; at run time they load on first use
+    from .checkpoints import Checkpoint, checkpoint_paths, load_checkpoints
+    from .directions import Directions, as_directions, random_directions
+    from .errors import InputError, LandformError, NonFiniteError, StoreError
+    from .estimate import RunEstimate, estimate_run
+    from .evaluate import grid_axes, grid_landscape
+    from .geometry import AutoSpan, auto_span, landscaper_span, normalize_directions
+    from .hessian import (
+        Eigenpairs,
+        SpectralDensity,
+        TraceEstimate,
+        hessian_density,
+        hessian_directions,
+        hessian_eigenpairs,
+        hessian_trace,
+    )
+    from .metrics.connectivity import mode_connectivity
+    from .metrics.diagrams import bottleneck_distance, wasserstein_distance
+    from .metrics.perturbation import sharpness
+    from .metrics.representation import cka, layer_cka
+    from .metrics.robust import robust_smad
+    from .objective import Objective
+    from .progressive import progressive_landscape, significant_topology
+    from .projection import Trajectory, load_trajectory
+    from .results import Landscape, RunResult, ScatteredLandscape, load_landscape, load_run
+    from .run import RunConfig
+    from .sampling import adaptive_landscape, dimension_sweep, sample_points, scattered_landscape
+    from .trajectory import linear_path, pca_directions, plane_directions, project_trajectory
+
+
+# the same names as _EXPORTS, spelled out so that tools that do not run code see them (a test checks)
+__all__ = [
+    "__version__",
+    "LandformError",
+    "InputError",
+    "StoreError",
+    "NonFiniteError",
+    "Objective",
+    "Directions",
+    "random_directions",
+    "as_directions",
+    "grid_axes",
+    "grid_landscape",
+    "progressive_landscape",
+    "significant_topology",
+    "estimate_run",
+    "RunEstimate",
+    "Landscape",
+    "load_landscape",
+    "RunConfig",
+    "RunResult",
+    "load_run",
+    "hessian_eigenpairs",
+    "hessian_trace",
+    "hessian_density",
+    "hessian_directions",
+    "Eigenpairs",
+    "TraceEstimate",
+    "SpectralDensity",
+    "auto_span",
+    "AutoSpan",
+    "landscaper_span",
+    "normalize_directions",
+    "sample_points",
+    "scattered_landscape",
+    "adaptive_landscape",
+    "dimension_sweep",
+    "ScatteredLandscape",
+    "cka",
+    "layer_cka",
+    "mode_connectivity",
+    "sharpness",
+    "robust_smad",
+    "bottleneck_distance",
+    "wasserstein_distance",
+    "Checkpoint",
+    "load_checkpoints",
+    "checkpoint_paths",
+    "pca_directions",
+    "project_trajectory",
+    "plane_directions",
+    "linear_path",
+    "Trajectory",
+    "load_trajectory",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._chain import DIRECTION_KINDS
 from .errors import InputError, StoreError
 from .results import (
     HessianSummary,
@@ -66,7 +67,6 @@ __all__ = [
     "objective_identity",
 ]
 
-_DIRECTION_SPECS = ("hessian", "random", "filter")
 #: RunConfig fields without a ``--field-name`` flag of ``landform analyze`` (or with another one).
 _FLAGS = {"report": "--no-report", "progress": "--quiet", "density_steps": None, "lanczos_tol": None, "command": None}
 
@@ -206,10 +206,10 @@ class RunConfig:
             raise InputError(f"parallel{_flag('parallel')}: expected 'grid' or 'data', got {self.parallel!r}.")
         if not isinstance(self.directions, (str, Path)):
             raise InputError(
-                f"directions{_flag('directions')}: expected {', '.join(_DIRECTION_SPECS)} or a file path, "
+                f"directions{_flag('directions')}: expected {', '.join(DIRECTION_KINDS)} or a file path, "
                 f"got {self.directions!r}."
             )
-        if str(self.directions) not in _DIRECTION_SPECS and not Path(self.directions).is_file():
+        if str(self.directions) not in DIRECTION_KINDS and not Path(self.directions).is_file():
             raise InputError(
                 f"directions{_flag('directions')}: expected hessian, random, filter or a .npy/.pt file (n, P), "
                 f"got {self.directions!r}."
@@ -330,27 +330,17 @@ class Stage:
 
 
 def _topology(ctx: RunContext) -> dict[str, Any]:
-    from .topology import merge_tree, pairs_from_tree, persistence_range, smad
+    from ._chain import grid_topology
 
     ls = ctx.landscape
     if ls.n_nonfinite or not ls.complete:
         ctx.log(f"warning: {ls.n_nonfinite} points have NaN/inf loss; topology skipped (shrink --span).")
         return {"topology": None}
-    tree = merge_tree(ls.values)
-    pairs = pairs_from_tree(tree)
+    topo = grid_topology(ls.values)
     if ctx.rank == 0:
-        atomic_save_npy(ctx.out / "persistence.npy", pairs)
-        save_merge_tree(ctx.out / "merge_tree.npz", tree)
-    return {
-        "topology": {
-            "smad": smad(tree),
-            "n_minima": tree.n_minima,
-            "n_saddles": int(tree.saddles.size),
-            "persistence_range": persistence_range(pairs),
-            "value_range": tree.value_range,
-            "graph": tree.graph,
-        }
-    }
+        atomic_save_npy(ctx.out / "persistence.npy", topo.pairs)
+        save_merge_tree(ctx.out / "merge_tree.npz", topo.tree)
+    return {"topology": topo.summary()}
 
 
 def _trace(ctx: RunContext) -> dict[str, Any]:
@@ -495,7 +485,7 @@ def _directions_key(ctx: RunContext) -> str:
     c = ctx.config
     spec = str(c.directions)
     file_digest = None
-    if spec not in _DIRECTION_SPECS:
+    if spec not in DIRECTION_KINDS:
         file_digest = hashlib.sha256(Path(spec).read_bytes()).hexdigest()
     extra = {"tol": c.lanczos_tol} if spec == "hessian" else {}
     if c.normalization is not None:
@@ -506,7 +496,8 @@ def _directions_key(ctx: RunContext) -> str:
 def _compute_directions(ctx: RunContext, *, write: bool) -> Directions:
     import torch
 
-    from .directions import Directions, as_directions, random_directions
+    from ._chain import directions_of_kind
+    from .directions import Directions, as_directions
 
     c, obj = ctx.config, ctx.objective
     spec = str(c.directions)
@@ -526,13 +517,10 @@ def _compute_directions(ctx: RunContext, *, write: bool) -> Directions:
             ctx.log(f"directions: reusing {saved}")
             vecs = torch.as_tensor(sd.vectors).to(device=obj.device, dtype=obj.dtype)
             return Directions(vecs, sd.kind, sd.normalization, sd.seed, sd.eigenvalues, sd.extra)
-    if spec == "hessian":
-        from .hessian import hessian_directions
-
-        ctx.log(f"directions: top-{c.dims} Hessian eigenvectors (Lanczos)...")
-        d = hessian_directions(obj, c.dims, seed=c.seed, tol=c.lanczos_tol, normalization=c.normalization)
-    elif spec in ("random", "filter"):
-        d = random_directions(obj, c.dims, seed=c.seed, normalization="filter" if spec == "filter" else c.normalization)
+    if spec in DIRECTION_KINDS:
+        if spec == "hessian":
+            ctx.log(f"directions: top-{c.dims} Hessian eigenvectors (Lanczos)...")
+        d = directions_of_kind(obj, spec, c.dims, seed=c.seed, normalization=c.normalization, tol=c.lanczos_tol)
     else:
         from .geometry import normalize_directions
 

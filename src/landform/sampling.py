@@ -159,15 +159,22 @@ def scattered_landscape(
     )
 
 
+def _persistence(pairs: np.ndarray) -> np.ndarray:
+    return np.where(np.isinf(pairs[:, 1]), np.inf, pairs[:, 1] - pairs[:, 0])
+
+
+def _n_significant(pairs: np.ndarray, values: np.ndarray, frac: float) -> int:
+    """Minima whose persistence is at least ``frac`` x the loss range (the global minimum included)."""
+    R = float(values.max() - values.min()) or 1.0
+    return int((_persistence(pairs) >= frac * R).sum())
+
+
 def _signature(values: np.ndarray, points: np.ndarray, k: int | None, frac: float):
     from .topology import merge_tree, pairs_from_tree
 
     tree = merge_tree(values, points=points, k=k)
     pairs = pairs_from_tree(tree)
-    R = float(values.max() - values.min()) or 1.0
-    pers = np.where(np.isinf(pairs[:, 1]), np.inf, pairs[:, 1] - pairs[:, 0])
-    significant = pers >= frac * R
-    return tree, pers, int(significant.sum())
+    return tree, _persistence(pairs), _n_significant(pairs, values, frac)
 
 
 def adaptive_landscape(
@@ -284,9 +291,9 @@ def dimension_sweep(
     (the global minimum included), the count :func:`adaptive_landscape` stabilises. ``span`` and
     ``span_units`` are read as by :func:`landform.grid_landscape` (a number is the same for every axis;
     ``"auto"`` chooses each axis' span from its curvature); each row records the coefficient spans used."""
+    from ._chain import directions_of_kind, grid_topology
     from ._validation import check_float, check_int
     from .evaluate import grid_landscape
-    from .topology import merge_tree, pairs_from_tree, persistence_range, smad
 
     if isinstance(dims, (str, bytes)) or not hasattr(dims, "__iter__"):
         raise InputError(f"dims: expected a sequence of subspace dimensions such as (2, 3, 4), got {dims!r}.")
@@ -296,9 +303,7 @@ def dimension_sweep(
     check_float("min_persistence", min_persistence, minimum=0.0)
     res = {**_DEFAULT_RES, **(resolution or {})}
     if directions is None:
-        from .hessian import hessian_directions
-
-        directions = hessian_directions(objective, max(dims), seed=seed)
+        directions = directions_of_kind(objective, "hessian", max(dims), seed=seed)
     d = as_directions(objective, directions)
     if d.n < max(dims):
         raise InputError(f"directions: {d.n} given, the sweep needs {max(dims)}.")
@@ -309,17 +314,16 @@ def dimension_sweep(
                          None if d.eigenvalues is None else d.eigenvalues[:n], dict(d.extra))  # fmt: skip
         sp = span if isinstance(span, str) or np.ndim(span) == 0 else list(span)[:n]
         ls = grid_landscape(objective, sub, span=sp, span_units=span_units, resolution=r, progress=False)
-        tree = merge_tree(ls.values)
-        pairs = pairs_from_tree(tree)
+        topo = grid_topology(ls.values)
         rows.append(
             {
                 "dims": n,
                 "grid": "x".join([str(r)] * n),
-                "smad": smad(tree),
-                "n_minima": tree.n_minima,
-                "n_significant": _signature(ls.values, None, None, min_persistence)[2],
-                "n_pairs": int(np.isfinite(pairs[:, 1]).sum()),
-                "persistence_range": persistence_range(pairs),
+                "smad": topo.smad,
+                "n_minima": topo.tree.n_minima,
+                "n_significant": _n_significant(topo.pairs, ls.values, min_persistence),
+                "n_pairs": int(np.isfinite(topo.pairs[:, 1]).sum()),
+                "persistence_range": topo.persistence_range,
                 "span": ls.provenance["geometry"]["absolute_span"],
             }
         )

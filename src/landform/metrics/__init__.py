@@ -6,7 +6,7 @@ Loaded lazily: ``landform.metrics.diagrams`` and ``landform.metrics.representati
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "cka": "representation",
@@ -25,7 +25,32 @@ _EXPORTS = {
     "classify_phase": "phases",
 }
 
-__all__ = list(_EXPORTS)
+if TYPE_CHECKING:  # editors and type checkers see the names; at run time they load on first use
+    from .connectivity import Connectivity, mode_connectivity
+    from .diagrams import bottleneck_distance, wasserstein_distance
+    from .perturbation import Sharpness, sharpness
+    from .phases import Taxonomy, classify_phase, taxonomy
+    from .representation import cka, hsic, layer_cka
+    from .robust import RobustSMAD, robust_smad
+
+
+# the same names as _EXPORTS, spelled out so that tools that do not run code see them (a test checks)
+__all__ = [
+    "cka",
+    "hsic",
+    "layer_cka",
+    "Connectivity",
+    "mode_connectivity",
+    "Sharpness",
+    "sharpness",
+    "RobustSMAD",
+    "robust_smad",
+    "bottleneck_distance",
+    "wasserstein_distance",
+    "Taxonomy",
+    "taxonomy",
+    "classify_phase",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -63,9 +63,8 @@ def robust_smad(
     eigenvectors of the subsampled loss, whose Lanczos start vector uses the seed)), the grid is evaluated
     and its SMAD, number of minima and persistence range recorded.
     """
-    from ..directions import random_directions
+    from .._chain import directions_of_kind, grid_topology
     from ..evaluate import grid_landscape
-    from ..topology import merge_tree, pairs_from_tree, persistence_range, smad
 
     check_objective("objective", objective)
     directions = check_choice("directions", directions, ("random", "filter", "hessian"))
@@ -84,20 +83,15 @@ def robust_smad(
     vals, mins, pr = [], [], []
     for s in seeds:
         obj = objective.subset(data_fraction, seed=s) if data_fraction is not None else objective
-        if directions == "hessian":
-            from ..hessian import hessian_directions
-
-            d = hessian_directions(obj, dims, seed=s)
-        else:
-            d = random_directions(obj, dims, seed=s, normalization="filter" if directions == "filter" else None)
+        d = directions_of_kind(obj, directions, dims, seed=s)
         ls = grid_landscape(obj, d, span=span, resolution=resolution, progress=False)
         if ls.n_nonfinite:
             raise NonFiniteError(
                 f"robust_smad: seed {s}'s landscape has {ls.n_nonfinite} NaN/inf losses of {ls.values.size}, so its "
                 "SMAD is undefined; pass a smaller span, or check the model for NaN/inf weights."
             )
-        tree = merge_tree(ls.values)
-        vals.append(smad(tree))
-        mins.append(tree.n_minima)
-        pr.append(persistence_range(pairs_from_tree(tree)))
+        topo = grid_topology(ls.values)
+        vals.append(topo.smad)
+        mins.append(topo.tree.n_minima)
+        pr.append(topo.persistence_range)
     return RobustSMAD(np.asarray(vals), np.asarray(mins), np.asarray(pr), seeds, data_fraction, directions)
