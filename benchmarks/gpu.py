@@ -73,7 +73,7 @@ def main() -> int:
         ),
     ]:
         loop = Objective(*obj_args, batch_mode="loop")
-        vm = Objective(*obj_args, batch_mode="vmap", points_per_chunk=32)
+        vm = Objective(*obj_args, batch_mode="vmap", point_batch_size=32)
         th = loop.theta0 + 0.01 * torch.randn(64, loop.num_params, device=dev)
         tl = timed(lambda: loop.loss_batch(th))
         tv = timed(lambda: vm.loss_batch(th))

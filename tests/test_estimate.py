@@ -63,7 +63,7 @@ def test_counts_match_the_stages_as_run(obj):
     hessian_density(obj, n_probes=2, n_steps=9, seed=0)
     assert c.take() == (0, 0, counts["density"].hvps) == (0, 0, 18)
     for kind in ("average", "worst"):
-        sharpness(obj, rho=0.1, kind=kind, n_samples=5, steps=3, seed=0)
+        sharpness(obj, rho=0.1, kind=kind, n_samples=5, n_steps=3, seed=0)
     assert c.take() == (counts["sharpness"].forwards, counts["sharpness"].gradients, 0) == (15, 3, 0)
 
 

@@ -124,8 +124,8 @@ def test_sharpness_zero_monotone_and_ordered(trained):
         assert np.all(np.diff(worst) > 0), (norm, worst)
         assert all(w >= a for w, a in zip(worst, avg, strict=True))
     # the worst case really ascends beyond the random start
-    s = sharpness(obj, rho=0.2, kind="worst", steps=0).value
-    assert sharpness(obj, rho=0.2, kind="worst", steps=20).value > s
+    s = sharpness(obj, rho=0.2, kind="worst", n_steps=0).value
+    assert sharpness(obj, rho=0.2, kind="worst", n_steps=20).value > s
     with pytest.raises(InputError, match="rho"):
         sharpness(obj, rho=-0.1)
 
@@ -190,10 +190,10 @@ def test_worst_sharpness_reaches_the_exact_maximum_on_the_ball():
     assert np.linalg.norm(g) > 0.1  # a real linear term: the maximiser is not an eigenvector
     for rho in (0.05, 0.3):
         exact = _trust_region_max(g, H, rho)
-        got = sharpness(obj, rho=rho, kind="worst", steps=60).value
+        got = sharpness(obj, rho=rho, kind="worst", n_steps=60).value
         assert got <= exact * (1 + 1e-9)  # never above the true maximum (a larger radius would be)
         assert got >= 0.98 * exact  # and the ascent finds it
-    lin = sharpness(obj, rho=0.05, kind="worst", norm="linf", steps=60).value
+    lin = sharpness(obj, rho=0.05, kind="worst", norm="linf", n_steps=60).value
     # L-infinity: the maximum over the cube's corners, by brute force over all 2^P sign patterns
     corners = np.array(list(itertools.product((-0.05, 0.05), repeat=obj.num_params)))
     exact_inf = max(float(g @ d + 0.5 * d @ H @ d) for d in corners)

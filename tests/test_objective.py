@@ -39,7 +39,7 @@ def test_batches_are_weighted_by_size(mlp_problem):
 def test_batched_points_match_a_plain_loop_and_vmap(cnn_problem):
     model, data, loss_fn = cnn_problem
     obj_loop = Objective(model, data, loss_fn, batch_mode="loop")
-    obj_vmap = Objective(model, data, loss_fn, batch_mode="vmap", points_per_chunk=3)
+    obj_vmap = Objective(model, data, loss_fn, batch_mode="vmap", point_batch_size=3)
     g = torch.Generator().manual_seed(0)
     thetas = obj_loop.theta0 + 0.1 * torch.randn(7, obj_loop.num_params, generator=g)
     plain = torch.tensor([obj_loop.loss(t) for t in thetas], dtype=torch.float64)

@@ -98,7 +98,7 @@ def test_metrics_saved_loaded_and_resumed(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    obj.points_per_chunk = 2
+    obj.point_batch_size = 2
     monkeypatch.setattr(pm, "loss_and_metrics", interrupted)
     with pytest.raises(KeyboardInterrupt):
         grid_landscape(

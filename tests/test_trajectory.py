@@ -99,9 +99,9 @@ def test_modules_state_dicts_and_files_give_the_same_weights(run, tmp_path):
         mods.append(m)
     want = np.stack([_flat_np(s, model) for s in states[:3]])
     for given in (states[:3], paths, mods):
-        d = pca_directions(obj, given, n=2)
+        d = pca_directions(obj, given, dims=2)
         # the same input as flat vectors: the PCA reproduces from every form
-        ref = pca_directions(obj, states[:3], n=2)
+        ref = pca_directions(obj, states[:3], dims=2)
         assert torch.equal(d.vectors, ref.vectors)
     t = project_trajectory(obj, ref, [paths[1], st_path])
     assert t.coords[0] == pytest.approx(t.coords[1], abs=1e-6)  # .pt and .safetensors of one state
@@ -135,7 +135,7 @@ def test_mismatched_architecture_names_the_first_differing_key(run, edit, key):
     bad = dict(states[1])
     edit(bad)
     with pytest.raises(InputError, match=f"first differing key is '{key}'"):
-        pca_directions(obj, [states[0], bad, states[2]], n=1)
+        pca_directions(obj, [states[0], bad, states[2]], dims=1)
 
 
 def test_files_that_are_not_state_dicts_are_refused(run, tmp_path):
@@ -143,7 +143,7 @@ def test_files_that_are_not_state_dicts_are_refused(run, tmp_path):
     wrapped = tmp_path / "train-state.pt"
     torch.save({"model": states[0], "optimizer": {"lr": 0.1}}, wrapped)
     with pytest.raises(InputError, match=r"not a state dict.*ckpt\['model'\]"):
-        project_trajectory(obj, pca_directions(obj, states, n=1), [wrapped])
+        project_trajectory(obj, pca_directions(obj, states, dims=1), [wrapped])
     whole = tmp_path / "whole-model.pt"
     torch.save(Wobbly(), whole)  # a pickled module: weights_only=True refuses to run its code
     with pytest.raises(InputError, match="weights_only=True"):
@@ -159,21 +159,21 @@ def test_files_that_are_not_state_dicts_are_refused(run, tmp_path):
 def test_too_few_checkpoints_and_too_many_directions(run):
     model, data, states, obj = run
     with pytest.raises(InputError, match="at least 2 checkpoints"):
-        pca_directions(obj, states[:1], n=1)
-    with pytest.raises(InputError, match=r"n <= \(number of checkpoints - 1\) = 2"):
-        pca_directions(obj, states[:3], n=3)
+        pca_directions(obj, states[:1], dims=1)
+    with pytest.raises(InputError, match=r"dims <= \(number of checkpoints - 1\) = 2"):
+        pca_directions(obj, states[:3], dims=3)
     with pytest.raises(InputError, match="spans only 1 dimension"):
-        pca_directions(obj, [states[0], states[0], states[0]], n=2)
+        pca_directions(obj, [states[0], states[0], states[0]], dims=2)
 
 
 def test_other_dtype_is_moved_with_a_note(run):
     model, data, states, obj = run
     doubled = [{k: v.double() if v.is_floating_point() else v for k, v in s.items()} for s in states]
     with pytest.warns(UserWarning, match="moved to cpu, float32"):
-        d64 = pca_directions(obj, doubled, n=2)
+        d64 = pca_directions(obj, doubled, dims=2)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        d32 = pca_directions(obj, states, n=2)
+        d32 = pca_directions(obj, states, dims=2)
     assert d64.vectors.dtype == torch.float32
     with pytest.warns(UserWarning, match="moved"):
         (ck,) = load_checkpoints(doubled[:1], model)
@@ -188,7 +188,7 @@ def test_pca_matches_numpy_svd(run, n):
     final = _flat_np(model.state_dict(), model)
     M = np.stack([_flat_np(s, model) for s in states]) - final[None, :]
     _, s, vt = np.linalg.svd(M, full_matrices=False)
-    d = pca_directions(obj, states, n=n)
+    d = pca_directions(obj, states, dims=n)
     V = d.vectors.double().numpy()
     assert d.kind == "pca" and V.shape == (n, final.size)
     for k in range(n):
@@ -201,8 +201,8 @@ def test_pca_matches_numpy_svd(run, n):
 
 def test_filter_normalised_pca_rescales_filters(run):
     model, data, states, obj = run
-    d = pca_directions(obj, states, n=2, normalization="filter")
-    plain = pca_directions(obj, states, n=2)
+    d = pca_directions(obj, states, dims=2, normalization="filter")
+    plain = pca_directions(obj, states, dims=2)
     for v, p in zip(d.vectors, plain.vectors, strict=True):
         parts, praw = obj.layout.unflatten(v), obj.layout.unflatten(p)
         for name, w in model.named_parameters():
@@ -221,7 +221,7 @@ def test_filter_normalised_pca_rescales_filters(run):
 @pytest.mark.parametrize("normalization", [None, "filter"])
 def test_projection_matches_numpy_lstsq_and_direct_evaluation(run, normalization, tmp_path):
     model, data, states, obj = run
-    d = pca_directions(obj, states, n=2, normalization=normalization)
+    d = pca_directions(obj, states, dims=2, normalization=normalization)
     t = project_trajectory(obj, d, states)
     final = _flat_np(model.state_dict(), model)
     A = d.vectors.double().numpy().T
@@ -256,7 +256,7 @@ def test_projection_loss_is_the_checkpoint_models_own_and_the_surface_uses_the_o
     model, data, states, obj = run
     st = dict(states[1])
     st["scale"] = torch.tensor(0.2)
-    t = project_trajectory(obj, pca_directions(obj, states, n=2), [st, states[1]])
+    t = project_trajectory(obj, pca_directions(obj, states, dims=2), [st, states[1]])
     assert t.loss[0] == pytest.approx(_direct_loss(model, st, data), rel=1e-5)
     with_final_buffer = dict(st, scale=model.scale.clone())
     assert abs(t.loss[0] - _direct_loss(model, with_final_buffer, data)) > 1e-3
@@ -269,7 +269,7 @@ def test_trajectory_store_refuses_newer_schema_and_foreign_files(run, tmp_path):
     import json
 
     model, data, states, obj = run
-    t = project_trajectory(obj, pca_directions(obj, states, n=1), states[:2])
+    t = project_trajectory(obj, pca_directions(obj, states, dims=1), states[:2])
     t.save(tmp_path / "t.npz")
     z = dict(np.load(tmp_path / "t.npz"))
     meta = json.loads(str(z["meta"]))
@@ -320,7 +320,7 @@ def test_plots_draw_the_projected_path_and_both_losses(run):
     from landform.plot import plot_contour, plot_trajectory, plot_trajectory_loss
 
     model, data, states, obj = run
-    d = pca_directions(obj, states, n=2)
+    d = pca_directions(obj, states, dims=2)
     t = project_trajectory(obj, d, states)
     ls = grid_landscape(obj, d, span=1.0, resolution=5, progress=False)
     ax = plot_trajectory(t, plot_contour(ls, colorbar=False), landscape=ls)
@@ -343,7 +343,7 @@ def test_saved_trajectory_and_its_plots_need_no_torch(run, tmp_path):
     import sys
 
     model, data, states, obj = run
-    project_trajectory(obj, pca_directions(obj, states, n=2), states).save(tmp_path / "t.npz")
+    project_trajectory(obj, pca_directions(obj, states, dims=2), states).save(tmp_path / "t.npz")
     code = (
         "import sys; from landform.projection import load_trajectory; from landform.plot.trajectory import "
         f"plot_trajectory; t = load_trajectory({str(tmp_path / 't.npz')!r}); plot_trajectory(t); "

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._deprecate import renamed_arguments
 from .errors import InputError
 from .objective import Objective
 
@@ -118,8 +119,9 @@ def _normalize(objective: Objective, vec: torch.Tensor, normalization: str | Non
     return out
 
 
+@renamed_arguments(n="dims")
 def random_directions(
-    objective: Objective, n: int, *, seed: int = 0, normalization: str | None = None, params: Any = None
+    objective: Objective, dims: int, *, seed: int = 0, normalization: str | None = None, params: Any = None
 ) -> Directions:
     """Reproducible random directions.
 
@@ -129,8 +131,8 @@ def random_directions(
     Parameters
     ----------
     objective : Objective
-    n : int
-        Number of directions, 1 <= n < P.
+    dims : int
+        Number of directions, 1 <= dims < P (the old keyword ``n`` still works, with a DeprecationWarning).
     seed : int
     normalization : {None, "filter", "layer", "numel"}
         ``None``: orthonormal unit vectors, so an axis coordinate is a distance in parameter space.
@@ -143,12 +145,12 @@ def random_directions(
         norms are recorded in the metadata.
     params : optional
         Parameter names, glob patterns or modules (:func:`landform.curvature.param_block`): the directions
-        are drawn in that block only and are zero elsewhere (then ``n`` must be below the block's size).
+        are drawn in that block only and are zero elsewhere (then ``dims`` must be below the block's size).
 
     Returns
     -------
     Directions
-        ``.vectors`` has shape (n, P).
+        ``.vectors`` has shape (dims, P).
 
     Examples
     --------
@@ -166,13 +168,13 @@ def random_directions(
     check_objective("objective", objective)
     block = param_block(objective, params)
     P = block.size
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 or n >= P:
+    if isinstance(dims, bool) or not isinstance(dims, (int, np.integer)) or dims < 1 or dims >= P:
         where = "the number of trainable parameters" if block.is_full else "the size of the params block"
-        raise InputError(f"n: expected an integer with 1 <= n < P={P} ({where}), got {n!r}.")
+        raise InputError(f"dims: expected an integer with 1 <= dims < P={P} ({where}), got {dims!r}.")
     check_int("seed", seed, minimum=0)
     check_choice("normalization", normalization, NORMALIZATIONS)
     gen = torch.Generator().manual_seed(int(seed))
-    g = torch.randn(P, int(n), generator=gen, dtype=torch.float64)
+    g = torch.randn(P, int(dims), generator=gen, dtype=torch.float64)
     q, r = torch.linalg.qr(g)
     q = q * torch.sign(torch.diagonal(r))[None, :]  # unique QR: deterministic signs
     vecs = block.embed(q.T.contiguous().to(block.index.device))

@@ -290,7 +290,7 @@ def grid_landscape(
     writer = store is not None and (rank == 0 or not data_parallel)
     D = d.vectors
     theta0 = objective.theta0
-    group = max(1, objective.points_per_chunk)
+    group = max(1, objective.point_batch_size)
     if progress is None:
         progress = sys.stderr.isatty()
     from tqdm.auto import tqdm

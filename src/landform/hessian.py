@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from scipy.linalg import eigh_tridiagonal
 
+from ._deprecate import renamed_arguments
 from ._validation import check_choice, check_finite_scalar, check_finite_tensor, check_float, check_int, check_objective
 from .curvature import CurvatureOperator, ParamBlock, param_block
 from .directions import Directions, _normalize
@@ -509,9 +510,10 @@ def hessian_density(
     return SpectralDensity(nodes, weights, grid, dens, float(sigma), counter[0])
 
 
+@renamed_arguments(n="dims")
 def hessian_directions(
     objective: Objective,
-    n: int,
+    dims: int,
     *,
     which: str = "LA",
     tol: float = 1e-5,
@@ -522,7 +524,7 @@ def hessian_directions(
     curvature: str = "hessian",
     params: Any = None,
 ) -> Directions:
-    """Directions along the top-n Hessian eigenvectors, for :func:`landform.grid_landscape`.
+    """Directions along the top ``dims`` Hessian eigenvectors (old keyword: ``n``), for :func:`landform.grid_landscape`.
 
     The directions are the unit, orthogonal eigenvectors, so an axis coordinate is a distance in parameter
     space; their eigenvalues, residuals and HVP count are in the metadata. ``normalization="layer"`` or
@@ -535,7 +537,7 @@ def hessian_directions(
 
     check_choice("normalization", normalization, NORMALIZATIONS)
     ep = hessian_eigenpairs(
-        objective, n, which=which, tol=tol, seed=seed, max_hvp=max_hvp, mode=mode, curvature=curvature, params=params
+        objective, dims, which=which, tol=tol, seed=seed, max_hvp=max_hvp, mode=mode, curvature=curvature, params=params
     )
     vecs = ep.vectors
     if normalization is not None:

@@ -22,6 +22,7 @@ from torch.func import functional_call
 
 from ._context import eval_mode, math_attention
 from ._data import Batch, concat_batches, index_batch, load_batches, nbytes, shard_batches
+from ._deprecate import renamed_arguments
 from ._dist import all_reduce_sum, rank_world, world_group
 from ._validation import check_bool, check_choice, check_finite_scalar, check_finite_tensor, check_int
 from .errors import InputError, LandformError, NonFiniteError
@@ -55,8 +56,10 @@ class Objective:
         few points and keeps the faster.
     batch_size : int, optional
         Batch size used when ``data`` is an (inputs, targets) pair (default: all at once).
-    points_per_chunk : int
-        Points per vectorised call in vmap mode (memory knob; halved with a warning on out-of-memory).
+    point_batch_size : int
+        Points per vectorised call in vmap mode, and per call of :meth:`loss_batch` in landscapes (memory knob;
+        halved with a warning on out-of-memory). Its old name ``points_per_chunk`` still works, with a
+        DeprecationWarning (``chunk_points`` is another knob: points per stored chunk of a grid run).
     private_copy : bool
         Evaluate losses without gradients on a private deep copy of the model whose parameters are
         overwritten in place for each point: the same module call as a plain forward pass, without
@@ -80,6 +83,7 @@ class Objective:
     True
     """
 
+    @renamed_arguments(points_per_chunk="point_batch_size")
     def __init__(
         self,
         model: torch.nn.Module,
@@ -89,7 +93,7 @@ class Objective:
         device: str | torch.device | None = None,
         batch_mode: str = "auto",
         batch_size: int | None = None,
-        points_per_chunk: int = 16,
+        point_batch_size: int = 16,
         data_parallel: bool = False,
         private_copy: bool = True,
     ) -> None:
@@ -106,14 +110,14 @@ class Objective:
         check_choice("batch_mode", batch_mode, ("auto", "loop", "vmap"))
         if batch_size is not None:
             batch_size = check_int("batch_size", batch_size, minimum=1)
-        points_per_chunk = check_int("points_per_chunk", points_per_chunk, minimum=1)
+        point_batch_size = check_int("point_batch_size", point_batch_size, minimum=1)
         data_parallel = check_bool("data_parallel", data_parallel)
         private_copy = check_bool("private_copy", private_copy)
         self.model = model
         self.loss_fn = loss_fn
         self.device = self.layout.device
         self.batch_mode = batch_mode
-        self.points_per_chunk = points_per_chunk
+        self.point_batch_size = point_batch_size
         trainable = set(self.layout.names)
         with torch.no_grad():
             self.theta0 = self.layout.flatten(
@@ -186,6 +190,17 @@ class Objective:
             "must return the batch's mean loss as a scalar tensor on every batch (use reduction='mean', or "
             ".mean() the per-sample losses)."
         )
+
+    @property
+    def points_per_chunk(self) -> int:
+        """Deprecated name of :attr:`point_batch_size` (removed in the next release)."""
+        warnings.warn("Objective.points_per_chunk is now called point_batch_size.", DeprecationWarning, stacklevel=2)
+        return self.point_batch_size
+
+    @points_per_chunk.setter
+    def points_per_chunk(self, value: int) -> None:
+        warnings.warn("Objective.points_per_chunk is now called point_batch_size.", DeprecationWarning, stacklevel=2)
+        self.point_batch_size = check_int("point_batch_size", value, minimum=1)
 
     # ------------------------------------------------------------------ for landform's own modules
     @property
@@ -389,15 +404,15 @@ class Objective:
         out = torch.empty(thetas.shape[0], dtype=torch.float64)
         start = 0
         while start < thetas.shape[0]:
-            chunk = thetas[start : start + self.points_per_chunk]
+            chunk = thetas[start : start + self.point_batch_size]
             try:
                 out[start : start + chunk.shape[0]] = self._vmap_chunk(chunk).cpu()
             except torch.OutOfMemoryError:
-                if self.points_per_chunk == 1:
+                if self.point_batch_size == 1:
                     raise
-                self.points_per_chunk = max(1, self.points_per_chunk // 2)
+                self.point_batch_size = max(1, self.point_batch_size // 2)
                 warnings.warn(
-                    f"out of memory in vmap evaluation; points_per_chunk reduced to {self.points_per_chunk}.",
+                    f"out of memory in vmap evaluation; point_batch_size reduced to {self.point_batch_size}.",
                     stacklevel=3,
                 )
                 continue

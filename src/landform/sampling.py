@@ -97,9 +97,9 @@ def sample_points(n_points: int, dims: int, *, method: str = "sobol", span: Any 
 
 
 def _eval_coords(objective: Objective, D: torch.Tensor, coords: np.ndarray) -> np.ndarray:
-    """Loss at ``theta0 + coords @ D`` for every row of ``coords``, in groups of points_per_chunk."""
+    """Loss at ``theta0 + coords @ D`` for every row of ``coords``, in groups of point_batch_size."""
     out = np.empty(coords.shape[0])
-    group = max(1, objective.points_per_chunk)
+    group = max(1, objective.point_batch_size)
     for g0 in range(0, coords.shape[0], group):
         A = torch.as_tensor(coords[g0 : g0 + group], dtype=objective.dtype, device=objective.device)
         out[g0 : g0 + A.shape[0]] = objective.loss_batch(objective.theta0[None, :] + A @ D).numpy()
@@ -139,7 +139,7 @@ def scattered_landscape(
     if metrics:
         loss_and_metrics(objective, objective.theta0[None], metrics)  # a bad metric fails before the run
         vals, ms = np.empty(len(points)), {k: np.empty(len(points)) for k in metrics}
-        group = max(1, objective.points_per_chunk)
+        group = max(1, objective.point_batch_size)
         for g0 in range(0, len(points), group):
             A = torch.as_tensor(points[g0 : g0 + group], dtype=objective.dtype, device=objective.device)
             lv, mv = loss_and_metrics(objective, objective.theta0[None, :] + A @ d.vectors, metrics)

@@ -225,7 +225,7 @@ def track_checkpoints(
             d = as_directions(final, directions, n=dims)
         else:
             say(f"shared directions: PCA of {len(cks)} checkpoints around {names[-1]}")
-            d = pca_directions(final, cks, n=dims, normalization="filter" if directions == "filter-pca" else None)
+            d = pca_directions(final, cks, dims=dims, normalization="filter" if directions == "filter-pca" else None)
         _save_directions(out / "directions.npz", d, key)
     traj = project_trajectory(final, d, cks)
     traj = type(traj)(

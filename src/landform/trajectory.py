@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._deprecate import renamed_arguments
 from .checkpoints import Checkpoint, checkpoint_thetas
 from .directions import Directions, _normalize, as_directions
 from .errors import InputError, NonFiniteError
@@ -23,13 +24,14 @@ from .projection import Trajectory
 __all__ = ["pca_directions", "project_trajectory", "plane_directions", "linear_path"]
 
 
+@renamed_arguments(n="dims")
 def pca_directions(
-    objective: Objective, checkpoints: Any, n: int = 2, *, normalization: str | None = None
+    objective: Objective, checkpoints: Any, dims: int = 2, *, normalization: str | None = None
 ) -> Directions:
     """Principal directions of a training trajectory (Li et al. 2018).
 
     The rows ``theta_i - theta0`` (``theta0``: the objective's parameters, the final point) are stacked into
-    a (K, P) matrix ``M``; with the thin SVD ``M = U S V^T`` the directions are the first ``n`` rows of
+    a (K, P) matrix ``M``; with the thin SVD ``M = U S V^T`` the directions are the first ``dims`` rows of
     ``V^T`` and ``explained_variance_ratio[k] = s_k^2 / sum_j s_j^2``. Each direction's sign is chosen so that
     the first checkpoint has a negative coordinate along it (training moves towards +x and +y).
 
@@ -39,8 +41,8 @@ def pca_directions(
         Its trainable parameters are the final point of the trajectory.
     checkpoints : folder, glob, or list of modules / state dicts / paths
         At least 2, in training order (see :func:`landform.checkpoints.load_checkpoints`).
-    n : int
-        Number of directions, 1 <= n <= K - 1.
+    dims : int
+        Number of directions, 1 <= dims <= K - 1 (old keyword: ``n``, deprecated).
     normalization : {None, "filter"}
         ``None``: orthonormal unit vectors (an axis coordinate is a distance in parameter space).
         ``"filter"``: each direction rescaled filter by filter to the weights' filter norms, 1-D tensors zeroed
@@ -49,7 +51,7 @@ def pca_directions(
     Returns
     -------
     Directions
-        ``kind="pca"``; ``extra`` holds ``explained_variance_ratio`` (n floats), ``singular_values``,
+        ``kind="pca"``; ``extra`` holds ``explained_variance_ratio`` (dims floats), ``singular_values``,
         ``n_checkpoints``, ``checkpoints`` (names) and ``steps``.
 
     Examples
@@ -59,7 +61,7 @@ def pca_directions(
     >>> net = torch.nn.Linear(3, 1)
     >>> obj = Objective(net, (torch.randn(8, 3), torch.randn(8, 1)), torch.nn.functional.mse_loss)
     >>> cks = [{k: v + 0.1 * s for k, v in net.state_dict().items()} for s in (3, 2, 1)]
-    >>> d = pca_directions(obj, cks, n=1)
+    >>> d = pca_directions(obj, cks, dims=1)
     >>> d.kind, round(d.extra["explained_variance_ratio"][0], 6)
     ('pca', 1.0)
     """
@@ -72,13 +74,13 @@ def pca_directions(
             f"checkpoints: PCA of a trajectory needs at least 2 checkpoints, got {K}. Save the weights at more "
             "steps of training."
         )
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 or n > K - 1:
+    if isinstance(dims, bool) or not isinstance(dims, (int, np.integer)) or dims < 1 or dims > K - 1:
         raise InputError(
-            f"n: expected an integer with 1 <= n <= (number of checkpoints - 1) = {K - 1}, got {n!r}. Give more "
+            f"dims: expected an integer with 1 <= dims <= (number of checkpoints - 1) = {K - 1}, got {dims!r}. Give more "
             "checkpoints or fewer directions."
         )
-    if n >= objective.num_params:
-        raise InputError(f"n: expected n < P={objective.num_params}, got {n}.")
+    if dims >= objective.num_params:
+        raise InputError(f"dims: expected dims < P={objective.num_params}, got {dims}.")
     M = thetas.double() - objective.theta0.double()[None, :]
     if not torch.isfinite(M).all():
         raise NonFiniteError("checkpoints: some checkpoint's parameters contain NaN or inf.")
@@ -86,15 +88,15 @@ def pca_directions(
     total = float((s**2).sum())
     if total == 0.0:
         raise InputError("checkpoints: every checkpoint equals the objective's parameters; the trajectory has no extent.")
-    if float(s[n - 1]) <= 1e-12 * float(s[0]):
+    if float(s[dims - 1]) <= 1e-12 * float(s[0]):
         rank = int((s > 1e-12 * s[0]).sum())
         raise InputError(
-            f"n: the trajectory spans only {rank} dimension(s) (checkpoints coincide or lie on a line); "
-            f"ask for n <= {rank}."
+            f"dims: the trajectory spans only {rank} dimension(s) (checkpoints coincide or lie on a line); "
+            f"ask for dims <= {rank}."
         )
-    vecs = vh[:n].clone()
+    vecs = vh[:dims].clone()
     first = M[0] @ vecs.T  # coordinate of the first checkpoint along each direction
-    for k in range(n):
+    for k in range(dims):
         sign = torch.sign(first[k])
         if sign == 0:
             sign = torch.sign(vecs[k][torch.argmax(vecs[k].abs())])
@@ -103,7 +105,7 @@ def pca_directions(
         vecs = torch.stack([_normalize(objective, v, normalization) for v in vecs])
     ratio = (s**2 / total).cpu().numpy()
     extra = {
-        "explained_variance_ratio": [float(x) for x in ratio[:n]],
+        "explained_variance_ratio": [float(x) for x in ratio[:dims]],
         "singular_values": [float(x) for x in s.cpu().numpy()],
         "n_checkpoints": int(K),
         "checkpoints": [c.name for c in cks],

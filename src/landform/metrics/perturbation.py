@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .._deprecate import renamed_arguments
 from .._validation import check_bool, check_choice, check_finite_scalar, check_float, check_int, check_objective
 from ..objective import Objective
 
@@ -28,6 +29,7 @@ class Sharpness:
     n_evals: int
 
 
+@renamed_arguments(steps="n_steps")
 def sharpness(
     objective: Objective,
     *,
@@ -36,7 +38,7 @@ def sharpness(
     norm: str = "l2",
     adaptive: bool = False,
     n_samples: int = 16,
-    steps: int = 20,
+    n_steps: int = 20,
     seed: int = 0,
 ) -> Sharpness:
     """Sharpness of the dataset loss at the model's parameters.
@@ -48,7 +50,7 @@ def sharpness(
     - ``kind="average"``: the mean increase over ``n_samples`` random perturbations on the ball's boundary:
       a Gaussian direction scaled to norm rho for L2, random signs times rho for L-infinity. (For large P a
       Gaussian N(0, rho^2/P) concentrates on that sphere.) ``stderr`` is the standard error of that mean.
-    - ``kind="worst"``: projected gradient ascent (``steps`` steps of size 2 rho / steps, normalised gradient
+    - ``kind="worst"``: projected gradient ascent (``n_steps`` steps of size 2 rho / n_steps (old keyword: ``steps``), normalised gradient
       for L2, its sign for L-infinity) started from the worst of the same random perturbations; the largest
       increase seen. So at equal rho, seed and samples, worst >= average by construction.
 
@@ -69,7 +71,7 @@ def sharpness(
     norm = check_choice("norm", norm, ("l2", "linf"))
     adaptive = check_bool("adaptive", adaptive)
     n_samples = check_int("n_samples", n_samples, minimum=1)
-    steps = check_int("steps", steps, minimum=0)
+    n_steps = check_int("n_steps", n_steps, minimum=0)
     seed = check_int("seed", seed, minimum=0)
     theta0 = objective.theta0
     base = objective.loss()  # raises NonFiniteError at a non-finite centre
@@ -107,9 +109,9 @@ def sharpness(
         return Sharpness(float(losses.mean()), kind, rho, norm, adaptive, base, se, losses.size)
     best = float(losses.max())
     u = us[int(np.argmax(losses))].clone()
-    eta = 2.0 * rho / max(steps, 1)
+    eta = 2.0 * rho / max(n_steps, 1)
     evals = losses.size
-    for _ in range(steps):
+    for _ in range(n_steps):
         g = objective.gradient(theta0 + scale * u) * scale  # d L / d u
         if norm == "l2":
             gn = g.norm()

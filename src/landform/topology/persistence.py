@@ -16,17 +16,6 @@ def _tree(values: Any, **kwargs: Any) -> MergeTree:
     return values if isinstance(values, MergeTree) else merge_tree(values, **kwargs)
 
 
-def pairs_from_tree(tree: MergeTree) -> np.ndarray:
-    """Persistence pairs (birth f(m), death f(saddle)) of a merge tree, shape (m, 2), np.inf for the essential class.
-
-    Rows follow ``tree.minima`` (increasing birth), so the essential class is the first row.
-    """
-    flat = tree.values.ravel()
-    birth = flat[tree.minima]
-    death = np.where(tree.death >= 0, flat[np.maximum(tree.death, 0)], np.inf)
-    return np.stack([birth, death], axis=1).reshape(-1, 2)
-
-
 def persistence(
     values: Any,
     *,
@@ -60,9 +49,28 @@ def persistence(
     if min_persistence < 0 or not np.isfinite(min_persistence):
         raise InputError(f"min_persistence: expected a finite number >= 0, got {min_persistence}.")
     tree = _tree(values, points=points, k=k, connectivity=connectivity)
-    pairs = pairs_from_tree(tree)
+    flat = tree.values.ravel()
+    birth = flat[tree.minima]
+    death = np.where(tree.death >= 0, flat[np.maximum(tree.death, 0)], np.inf)
+    pairs = np.stack([birth, death], axis=1).reshape(-1, 2)
     keep = (pairs[:, 1] - pairs[:, 0]) >= min_persistence
     return pairs[keep]
+
+
+def pairs_from_tree(tree: MergeTree) -> np.ndarray:
+    """The persistence pairs of a computed merge tree: an alias of ``persistence(tree)``.
+
+    Rows follow ``tree.minima`` (increasing birth), so the essential class is the first row.
+
+    Examples
+    --------
+    >>> pairs_from_tree(merge_tree([3.0, 1.0, 2.0, 0.0, 4.0])).tolist()
+    [[0.0, inf], [1.0, 2.0]]
+    """
+    if not isinstance(tree, MergeTree):
+        raise InputError(f"tree: expected a MergeTree (landform.topology.merge_tree), got {type(tree).__name__}; "
+                         "for values call persistence(values).")
+    return persistence(tree)
 
 
 def barcode(pairs: np.ndarray, max_value: float) -> np.ndarray:
