@@ -93,7 +93,7 @@ def _max_offdiag_cosine(gram: np.ndarray) -> float:
     return float(np.abs(c).max()) if c.size else 0.0
 
 
-def _normalize(objective: Objective, vec: torch.Tensor, normalization: str | None) -> torch.Tensor:
+def normalize_vector(objective: Objective, vec: torch.Tensor, normalization: str | None) -> torch.Tensor:
     """Scale one flat direction per filter ("filter") or per tensor ("layer": to ||p||; "numel": to sqrt(numel))."""
     if normalization is None:
         return vec
@@ -179,7 +179,7 @@ def random_directions(
     q = q * torch.sign(torch.diagonal(r))[None, :]  # unique QR: deterministic signs
     vecs = block.embed(q.T.contiguous().to(block.index.device))
     if normalization is not None:
-        vecs = torch.stack([_normalize(objective, v, normalization) for v in vecs])
+        vecs = torch.stack([normalize_vector(objective, v, normalization) for v in vecs])
         if not torch.isfinite(vecs).all():
             from .errors import NonFiniteError
 
@@ -248,3 +248,6 @@ def as_directions(objective: Objective, directions: Any, n: int | None = None) -
     if d is not None:
         return Directions(vecs, d.kind, d.normalization, d.seed, d.eigenvalues, dict(d.extra))
     return Directions(vecs, kind="user")
+
+
+_normalize = normalize_vector  # its name before other modules used it (kept for code written against it)

@@ -337,12 +337,12 @@ def normalize_directions(objective: Objective, directions: Any, normalization: s
     >>> [round(float(d.vectors[0, s].norm()) ** 2, 4) for s in obj.layout.blocks()]
     [6.0, 2.0]
     """
-    from .directions import NORMALIZATIONS, _normalize, as_directions
+    from .directions import NORMALIZATIONS, as_directions, normalize_vector
 
     if normalization not in NORMALIZATIONS:
         raise InputError(f"normalization: expected None, 'filter', 'layer' or 'numel', got {normalization!r}.")
     d = as_directions(objective, directions)
     if normalization is None:
         return d
-    vecs = torch.stack([_normalize(objective, v.double(), normalization) for v in d.vectors]).to(objective.dtype)
+    vecs = torch.stack([normalize_vector(objective, v.double(), normalization) for v in d.vectors]).to(objective.dtype)
     return Directions(vecs, d.kind, normalization, d.seed, d.eigenvalues, dict(d.extra))

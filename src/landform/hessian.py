@@ -20,7 +20,7 @@ from scipy.linalg import eigh_tridiagonal
 from ._deprecate import renamed_arguments
 from ._validation import check_choice, check_finite_scalar, check_finite_tensor, check_float, check_int, check_objective
 from .curvature import CurvatureOperator, ParamBlock, param_block
-from .directions import Directions, _normalize
+from .directions import Directions, normalize_vector
 from .errors import InputError
 from .objective import Objective
 
@@ -541,7 +541,7 @@ def hessian_directions(
     )
     vecs = ep.vectors
     if normalization is not None:
-        vecs = torch.stack([_normalize(objective, v.double(), normalization) for v in vecs]).to(objective.dtype)
+        vecs = torch.stack([normalize_vector(objective, v.double(), normalization) for v in vecs]).to(objective.dtype)
     return Directions(
         vecs,
         kind="hessian",

@@ -15,7 +15,7 @@ import torch
 
 from ._deprecate import renamed_arguments
 from .checkpoints import Checkpoint, checkpoint_thetas
-from .directions import Directions, _normalize, as_directions
+from .directions import Directions, as_directions, normalize_vector
 from .errors import InputError, NonFiniteError
 from .landscape import Landscape
 from .objective import Objective
@@ -102,7 +102,7 @@ def pca_directions(
             sign = torch.sign(vecs[k][torch.argmax(vecs[k].abs())])
         vecs[k] = -vecs[k] * sign if sign > 0 else vecs[k]
     if normalization is not None:
-        vecs = torch.stack([_normalize(objective, v, normalization) for v in vecs])
+        vecs = torch.stack([normalize_vector(objective, v, normalization) for v in vecs])
     ratio = (s**2 / total).cpu().numpy()
     extra = {
         "explained_variance_ratio": [float(x) for x in ratio[:dims]],
