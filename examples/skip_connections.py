@@ -67,7 +67,8 @@ def main() -> None:
     add_geometry_args(ap)
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--n-train", type=int, default=None, help="training images (default: the whole train split)")
-    ap.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds): 2 seeds, 64 images, 1 epoch, 3 x 3 grid")
+    ap.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds): 2 seeds, 64 images, 1 epoch, 3 x 3 grid, "
+                    "the first run's report only")
     args = ap.parse_args()
     if args.tiny:
         args.seeds, args.epochs, args.resolution, args.n_train = 2, 1, 3, 64
@@ -81,6 +82,7 @@ def main() -> None:
             subsamples = () if args.geometry == "paper" else (0, 1)
             s = analyse_model(name, model, data, out, seeds=subsamples, resolution=args.resolution,
                               **geometry_kwargs(args), info={"train_accuracy": acc_tr, "test_accuracy": acc_te},
+                              report=not (args.tiny and rows),  # --tiny: the first run's report only
                               **({"n_hvp": 6, "tol": 1e-2} if args.tiny else {}))  # fmt: skip
             rows.append(
                 {

@@ -42,7 +42,7 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=None, help="keep only the encoder's first LAYERS layers (of 6)")
     ap.add_argument("--trim-vocab", action="store_true", help="keep only the word embeddings of the tokens used")
     ap.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds): the encoder's first layer with the "
-                    "embeddings of the tokens used, 4+2 sentences per topic, 3 x 3 grid")
+                    "embeddings of the tokens used, 4+2 sentences per topic, 3 x 3 grid, the first run's report only")
     args = ap.parse_args()
     if args.tiny:
         args.per_class, args.test_per_class, args.max_length, args.resolution = 4, 2, 12, 3
@@ -62,6 +62,7 @@ def main() -> None:
             stage, model, train, out, seeds=tuple(range(args.seeds)), resolution=args.resolution,
             **geometry_kwargs(args),
             info=info, n_hvp=args.n_hvp, with_sharpness=False, tol=args.tol,
+            report=not (args.tiny and rows),  # --tiny: the first run's report only
         )  # fmt: skip
         rob = s.extras.get("robust_smad")
         rows.append(

