@@ -62,11 +62,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--bezier-steps", type=int, default=150)
     p.add_argument("--trace-hvp", type=int, default=30, help="HVPs of each Hutch++ trace")
     p.add_argument("--out", default="landform-runs/taxonomy-sweep.json")
-    p.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds): widths 4, batch sizes 16 and 100, "
+    p.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds): width 8, batch sizes 16 and 100, "
                    "2 seeds, 100 images, 3 epochs, 10 Bezier steps, a 6-HVP trace")
     args = p.parse_args(argv)
     if args.tiny:
-        args.widths, args.batch_sizes, args.seeds, args.n_train = "4", "16,100", 2, 100
+        args.widths, args.batch_sizes, args.seeds, args.n_train = "8", "16,100", 2, 100
         args.epochs, args.bezier_steps, args.trace_hvp = 3, 10, 6
     widths = [int(w) for w in args.widths.split(",")]
     batches = [int(b) for b in args.batch_sizes.split(",")]

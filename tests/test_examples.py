@@ -67,7 +67,7 @@ def _check_taxonomy(res: dict, stdout: str) -> None:
     from landform.metrics import classify_phase
 
     rows = res["rows"]
-    assert [(r["width"], r["batch_size"]) for r in rows] == [(4, 16), (4, 100)]
+    assert [(r["width"], r["batch_size"]) for r in rows] == [(8, 16), (8, 100)]
     for r in rows:
         assert r["phase"] == classify_phase(r["train_loss"], r["mc"], r["cka"], thresholds=r["thresholds"])
         assert r["train_loss"] == pytest.approx(np.mean(r["per_model"]["train_loss"]))
