@@ -47,7 +47,7 @@ def arrays() -> dict[str, np.ndarray]:
 def split_saddles(v: np.ndarray) -> np.ndarray:
     """Values of the split saddles of ``v`` (join saddles of -v), as fractions of the loss range, ascending."""
     tree = merge_tree(-v)
-    vals = -v.ravel()[tree.saddles]
+    vals = v.ravel()[tree.saddles]  # the loss there (not -v: the fraction of the range is of the loss itself)
     return np.sort((vals - v.min()) / (v.max() - v.min()))
 
 

@@ -5,6 +5,7 @@ join through the extra dimensions. ``--adaptive`` checks each grid's count of si
 which refines around saddles and shallow minima instead of relying on a coarse grid.
 
     python examples/dimension_sweep.py [--span 1.0] [--adaptive]
+    python examples/dimension_sweep.py --tiny --adaptive   # the smoke test's size (seconds)
     python examples/dimension_sweep.py --geometry paper --span 0.05   # fractions of ||theta0||, sqrt(numel) directions
 """
 
@@ -31,12 +32,17 @@ def main() -> None:
         help="paper: directions rescaled per tensor to sqrt(numel), --span a fraction of ||theta0|| (edge exactly there)",
     )
     ap.add_argument("--out", default="examples-runs/dimension_sweep")
-    ap.add_argument("--small", action="store_true", help="tiny grids (a smoke test)")
+    ap.add_argument("--small", action="store_true", help="small grids (9^2, 5^3, 3^4, 3^5) and adaptive budgets")
+    ap.add_argument("--tiny", action="store_true", help="--small, and the CNN trained 2 epochs, its loss on 128 images "
+                    "(the smoke test's size: seconds)")
     ap.add_argument("--adaptive", action="store_true", help="check minima counts with adaptive sampling")
     args = ap.parse_args()
+    args.small = args.small or args.tiny
     t0 = time.perf_counter()
-    model, _ = train_digits_cnn()
+    model, _ = train_digits_cnn(epochs=2 if args.tiny else 15)
     (x, y), _ = load_digits_tensors()
+    if args.tiny:
+        x, y = x[:128], y[:128]
     obj = Objective(model, (x, y), torch.nn.functional.cross_entropy)
     res = {2: 9, 3: 5, 4: 3, 5: 3} if args.small else {2: 41, 3: 15, 4: 9, 5: 7}
     paper = args.geometry == "paper"

@@ -72,6 +72,8 @@ class DropoutCNN(DigitsCNN):
         return self.head(self.drop(self.features(x).flatten(1)))
 
 
+TINY_IMAGES = 64  # --tiny: training images per regime (and 1 to 10 epochs)
+
 REGIMES = {
     #            train size, epochs, batch, dropout, weight decay
     "underfit": (300, 1, 128, 0.5, 0.0),
@@ -85,7 +87,7 @@ def train(regime: str, seed: int = 0, dataset: str = "digits", tiny: bool = Fals
     if dataset == "mnist" and regime == "well-fit":
         epochs = 10  # 4,000 images: ten epochs reach ~97 % test accuracy
     if tiny:  # the smoke test's settings: every stage runs, nothing is trained to convergence
-        n, epochs = min(n or 200, 200), max(1, epochs // 30)
+        n, epochs = min(n or TINY_IMAGES, TINY_IMAGES), max(1, epochs // 30)
     torch.manual_seed(seed)
     (xtr, ytr), (xte, yte) = load_digits_tensors(seed=0) if dataset == "digits" else load_mnist(seed=0)
     if n is not None:
@@ -107,10 +109,14 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=51, help="paper geometry: landscaper's steps per axis")
     ap.add_argument("--train-seeds", type=int, default=1, help="training seeds per regime (paper geometry)")
     ap.add_argument("--summarize", action="store_true", help="paper geometry: print the table of the finished runs")
-    ap.add_argument("--tiny", action="store_true", help="smoke-test sizes: 200 images, 1-10 epochs, 3 x 3 grid, 2 seeds")
+    ap.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds): 64 images, 1-10 epochs, 3 x 3 grid, "
+                    "2 subsamples, a 6-HVP trace, loose eigenvector tolerance, the first run's report only; with --geometry "
+                    "paper also")
     args = ap.parse_args()
     if args.tiny:
         args.seeds, args.resolution = 2, 3
+        if args.geometry == "paper":
+            args.steps = min(args.steps, 5)
     if args.summarize:
         return print_table(collect(Path(args.out)), args)
     if args.geometry == "paper":
@@ -129,6 +135,7 @@ def main() -> None:
             resolution=args.resolution,
             span=args.span if args.span == "auto" else float(args.span),
             info={"train_accuracy": acc_tr, "test_accuracy": acc_te},
+            report=not (args.tiny and rows),  # --tiny: the first run's report only (seconds each)
             **({"n_hvp": 6, "tol": 1e-2} if args.tiny else {}),
         )
         rob = s.extras.get("robust_smad")
@@ -212,7 +219,7 @@ def paper(args) -> None:
     rows = []
     for seed in range(args.train_seeds):  # seed-major: an interrupted run has whole seeds of every regime
         for regime in REGIMES:
-            model, data, acc_tr, acc_te = train(regime, seed=seed, dataset=args.dataset)
+            model, data, acc_tr, acc_te = train(regime, seed=seed, dataset=args.dataset, tiny=args.tiny)
             s = analyse_model(
                 f"{regime}-s{seed}",
                 model,
@@ -224,8 +231,9 @@ def paper(args) -> None:
                 normalization="numel",
                 resolution=args.steps,
                 with_sharpness=False,
-                report=seed == 0,
+                report=seed == 0 and not (args.tiny and rows),  # --tiny: the first run's report only
                 info={"train_accuracy": acc_tr, "test_accuracy": acc_te, "regime": regime, "seed": seed},
+                **({"n_hvp": 6, "tol": 1e-2} if args.tiny else {}),
             )
             rows.append(
                 {

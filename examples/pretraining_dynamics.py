@@ -13,6 +13,7 @@ trajectory-PCA plane and in each checkpoint's own top-2 Hessian plane (absolute 
 space); the table gives SMAD, trace and lambda_max against step.
 
     python examples/pretraining_dynamics.py [--seeds 0 1 2] [--steps 0 250 500 1000 2000 3000] [--width 32]
+    python examples/pretraining_dynamics.py --tiny   # the smoke test's size: width 8, 1 layer, steps 0 10 20 (seconds)
 """
 
 from __future__ import annotations
@@ -187,7 +188,12 @@ def main() -> None:
     ap.add_argument("--subsamples", type=int, default=2)
     ap.add_argument("--n-hvp", type=int, default=12)
     ap.add_argument("--tol", type=float, default=1e-2)
+    ap.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds): seed 0, steps 0 10 20, width 8, "
+                    "1 layer, 16 windows of 16 characters, 3 x 3 grids, 2 subsamples, a 3-HVP trace")
     args = ap.parse_args()
+    if args.tiny:
+        args.seeds, args.steps, args.width, args.layers, args.seq = [0], [0, 10, 20], 8, 1, 16
+        args.n_eval, args.batch, args.resolution, args.subsamples, args.n_hvp, args.tol = 16, 8, 3, 2, 3, 1e-1
     args.steps = sorted(set(args.steps))
     out = Path(args.out)
     table = []

@@ -5,6 +5,7 @@ without its skip connections, over several seeds; SMAD (top-2 Hessian plane) mea
 range. Writes examples-runs/skip_connections/<variant>-seed<k>/ and prints one table.
 
     python examples/skip_connections.py [--seeds 3] [--resolution 21] [--epochs 8]
+    python examples/skip_connections.py --tiny   # the smoke test's size (seconds)
 """
 
 from __future__ import annotations
@@ -49,9 +50,10 @@ class SmallResNet(nn.Module):
         return self.head(self.blocks(self.stem(x)).mean((2, 3)))
 
 
-def train(skip: bool, seed: int, epochs: int):
+def train(skip: bool, seed: int, epochs: int, n_train: int | None = None):
     torch.manual_seed(seed)
     (xtr, ytr), (xte, yte) = load_digits_tensors(seed=0)
+    xtr, ytr = xtr[:n_train], ytr[:n_train]
     model = fit(SmallResNet(skip), xtr, ytr, epochs=epochs, batch_size=64, seed=seed)
     return model, (xtr, ytr), accuracy(model, xtr, ytr), accuracy(model, xte, yte)
 
@@ -64,20 +66,23 @@ def main() -> None:
     ap.add_argument("--span", type=float, default=1.0, help="half-width of the grid along the unit eigenvectors")
     add_geometry_args(ap)
     ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--tiny", action="store_true", help="smoke-test sizes: 2 seeds, 1 epoch, 3 x 3 grid")
+    ap.add_argument("--n-train", type=int, default=None, help="training images (default: the whole train split)")
+    ap.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds): 2 seeds, 64 images, 1 epoch, 3 x 3 grid, "
+                    "the first run's report only")
     args = ap.parse_args()
     if args.tiny:
-        args.seeds, args.epochs, args.resolution = 2, 1, 3
+        args.seeds, args.epochs, args.resolution, args.n_train = 2, 1, 3, 64
     out = Path(args.out)
     t0 = time.perf_counter()
     rows = []
     for skip in (True, False):
         for seed in range(args.seeds):
-            model, data, acc_tr, acc_te = train(skip, seed, args.epochs)
+            model, data, acc_tr, acc_te = train(skip, seed, args.epochs, args.n_train)
             name = f"{'skip' if skip else 'noskip'}-seed{seed}"
             subsamples = () if args.geometry == "paper" else (0, 1)
             s = analyse_model(name, model, data, out, seeds=subsamples, resolution=args.resolution,
                               **geometry_kwargs(args), info={"train_accuracy": acc_tr, "test_accuracy": acc_te},
+                              report=not (args.tiny and rows),  # --tiny: the first run's report only
                               **({"n_hvp": 6, "tol": 1e-2} if args.tiny else {}))  # fmt: skip
             rows.append(
                 {

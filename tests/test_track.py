@@ -215,26 +215,33 @@ def test_cli_track_runs_a_recipe_over_a_glob_and_reports_bad_input(tmp_path, cap
     assert "--subsamples" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(
-    "script, args",
-    [
-        ("training_dynamics.py", ["--seeds", "0", "--epochs", "0", "1", "2", "--resolution", "3", "--subsamples", "0",
-                                  "--n-hvp", "3", "--tol", "1e-1"]),
-        ("pretraining_dynamics.py", ["--seeds", "0", "--steps", "0", "10", "20", "--width", "8", "--layers", "1",
-                                     "--seq", "16", "--n-eval", "16", "--batch", "8", "--resolution", "3",
-                                     "--subsamples", "0", "--n-hvp", "3", "--tol", "1e-1"]),
-    ],
-)  # fmt: skip
-@pytest.mark.slow
-def test_case_study_scripts_run_at_tiny_size(tmp_path, script, args):
+@pytest.mark.parametrize("script", ["training_dynamics.py", "pretraining_dynamics.py"])
+def test_case_study_scripts_run_at_tiny_size(tmp_path, script):
+    """Both case-study scripts at --tiny (seconds): the printed table is the track's summary, whose SMADs are
+    those of the saved landscapes, and the subsample spread ran."""
     import subprocess
     import sys
     from pathlib import Path
 
+    from landform import load_landscape
+
     ex = Path(__file__).resolve().parents[1] / "examples" / script
-    proc = subprocess.run([sys.executable, str(ex), *args, "--out", str(tmp_path)], capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([sys.executable, str(ex), "--tiny", "--out", str(tmp_path)], capture_output=True, text=True,
+                          timeout=900)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads((tmp_path / "table.json").read_text())
     assert [r["step"] for r in rows] == ([0, 1, 2] if script == "training_dynamics.py" else [0, 10, 20])
     assert rows[-1]["loss"] < rows[0]["loss"]  # the checkpoints come from a run that trains
-    assert (tmp_path / "seed0" / "track" / "report.html").exists()
+    track = tmp_path / "seed0" / "track"
+    assert (track / "report.html").exists()
+    summary = json.loads((track / "summary.json").read_text())["rows"]
+    folders = sorted(p for p in (track / "checkpoints").iterdir() if p.is_dir())
+    assert len(summary) == len(rows) == len(folders) == 3
+    for r, s, folder in zip(rows, summary, folders, strict=True):
+        assert {k: r[k] for k in ("step", "loss", "smad", "own_smad", "trace", "lambda_max")} == {
+            k: s[k] for k in ("step", "loss", "smad", "own_smad", "trace", "lambda_max")
+        }
+        assert r["smad"] == smad(load_landscape(folder / "shared").values)
+        assert r["own_smad"] == smad(load_landscape(folder / "own").values)
+        assert len(s["smad_subsamples"]) == 2  # --tiny keeps the subsample spread, on its 2 seeds
+        assert r["smad_std"] == pytest.approx(np.std(s["smad_subsamples"], ddof=1), abs=1e-15)

