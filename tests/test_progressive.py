@@ -60,23 +60,28 @@ def _reference_shard(model, x, y, idx, d, axes):
                           progress=False).values
 
 
-def test_mean_and_stderr_follow_the_definition():
+@pytest.mark.parametrize("pieces", [1, 3, 8])
+def test_mean_and_stderr_follow_the_definition(pieces):
     model, x, y = _problem(n=50)
     obj = Objective(model, (x, y), nn.functional.cross_entropy, batch_size=16)
     d = random_directions(obj, 2, seed=3)
     K, k = 8, 4
     prog = progressive_landscape(obj, d, span=0.8, resolution=5, shards=K, rtol=0, max_shards=k, seed=11,
-                                 progress=False)
+                                 progress=False, pieces=pieces)
     parts = np.array_split(np.random.default_rng(11).permutation(50), K)  # the documented split
-    V = np.stack([_reference_shard(model, x, y, torch.as_tensor(np.sort(p)), d.vectors, prog.axes) for p in parts[:k]])
-    n = np.array([p.size for p in parts[:k]], float)
+    m = min(pieces, min(p.size for p in parts))  # pieces=8 on shards of 6-7 samples: 6 pieces each
+    units = [q for p in parts[:k] for q in np.array_split(np.sort(p), m)]  # each shard in m pieces
+    V = np.stack([_reference_shard(model, x, y, torch.as_tensor(q), d.vectors, prog.axes) for q in units])
+    n = np.array([q.size for q in units], float)
     mean = np.tensordot(n, V, axes=1) / n.sum()
-    se = V.std(axis=0, ddof=1) / math.sqrt(k) * math.sqrt(1 - k / K)
+    se = V.std(axis=0, ddof=1) / math.sqrt(k * m) * math.sqrt(1 - k / K)
     np.testing.assert_allclose(prog.values, mean, rtol=1e-6)
     np.testing.assert_allclose(prog.stderr, se, rtol=1e-5, atol=1e-9)
-    assert prog.data_fraction == pytest.approx(n.sum() / 50)
-    assert prog.provenance["progressive"]["stopped"] == "max_shards"
-    assert not prog.provenance["progressive"]["converged"]
+    info = prog.provenance["progressive"]
+    assert info["pieces"] == m and info["dof"] == k * m - 1
+    assert prog.data_fraction == pytest.approx(sum(p.size for p in parts[:k]) / 50)
+    assert info["stopped"] == "max_shards"
+    assert not info["converged"]
 
 
 def test_split_is_seeded_equal_and_a_partition():
@@ -114,15 +119,15 @@ def test_stopping_rule_on_synthetic_shards():
     from landform.progressive import _is_stable, _round_stats
 
     rng = np.random.default_rng(0)
-    sizes = np.full(16, 100)
     # shards = a double well + a per-shard offset and tilt: topology and SMAD barely move between shards
     shards = [_double_well(0.1 * rng.normal()) + 0.01 * rng.normal() * np.linspace(-1, 1, 21)[:, None] for _ in range(3)]
-    stats = _round_stats(shards, sizes, 16, 0.02)
+    sizes = [np.array([100.0])] * 16  # one piece per shard
+    stats = _round_stats([[v] for v in shards], sizes, 16, 0.02)
     top = stats["topology"]
     assert len(top["minima"]) == 2 and len(top["saddles"]) == 1 and top["smad"] > 0.01
     assert _is_stable(stats, 0.05)
     assert not _is_stable(stats, 1e-9)  # SMAD's jackknife error is not below 1e-9 of it
-    assert not _is_stable(_round_stats(shards[:2], sizes, 16, 0.02), 0.05)  # never before 3 shards
+    assert not _is_stable(_round_stats([[v] for v in shards[:2]], sizes, 16, 0.02), 0.05)  # never before 3 shards
     assert not _is_stable(stats, 0.0)  # rtol = 0: all the data
     for key, val in (("minima_certainty", [1.0, 2 / 3]), ("saddles_certainty", [0.5]),
                      ("jackknife_minima_counts", [2, 3]), ("jackknife_saddle_counts", [0, 1])):
@@ -131,7 +136,7 @@ def test_stopping_rule_on_synthetic_shards():
     # one shard that loses the shallow well: the leave-one-out landscapes disagree, so not stable
     flat = _double_well(0.0)
     flat[:10] = (np.linspace(-2, 0, 10)[:, None] - 1) ** 2 + np.linspace(-2, 2, 21)[None, :] ** 2 + 2
-    odd = _round_stats([shards[0], shards[1], flat], sizes, 16, 0.02)
+    odd = _round_stats([[shards[0]], [shards[1]], [flat]], sizes, 16, 0.02)
     assert odd["topology"]["jackknife_minima_counts"][0] != odd["topology"]["jackknife_minima_counts"][1] or min(
         odd["topology"]["minima_certainty"]
     ) < 1.0
@@ -164,13 +169,13 @@ def test_resume_by_shard_and_saved_stderr(tmp_path):
     stored = load_landscape(tmp_path / "p")
     np.testing.assert_array_equal(stored.stderr, part.stderr)
     assert stored.data_fraction == pytest.approx(1 / 3)
-    shard_files = [tmp_path / "p" / "shards" / f"s{i:04d}" / "values.npy" for i in range(2)]
+    shard_files = [tmp_path / "p" / "shards" / f"s{i:04d}" / "p000" / "values.npy" for i in range(2)]
     before = [(f.stat().st_ino, f.stat().st_mtime_ns) for f in shard_files]
     assert not (tmp_path / "p" / "shards" / "s0002").exists()
     full = progressive_landscape(obj, d, **kw)
     # shards 1 and 2 were read back, not recomputed (atomic writes would have replaced the files)
     assert [(f.stat().st_ino, f.stat().st_mtime_ns) for f in shard_files] == before
-    assert (tmp_path / "p" / "shards" / "s0005" / "values.npy").exists()
+    assert (tmp_path / "p" / "shards" / "s0005" / "p000" / "values.npy").exists()
     ref = grid_landscape(obj, d, span=1.0, resolution=5, progress=False)
     np.testing.assert_allclose(full.values, ref.values, rtol=2e-6)
     again = load_landscape(tmp_path / "p")
@@ -198,6 +203,9 @@ def test_bad_input():
         progressive_landscape(obj, d, shards=2, rtol=float("nan"), **kw)
     with pytest.raises(InputError, match="max_shards"):
         progressive_landscape(obj, d, shards=4, max_shards=5, **kw)
+    for bad in (0, 2.5, True, "8"):
+        with pytest.raises(InputError, match="pieces"):
+            progressive_landscape(obj, d, shards=2, pieces=bad, **kw)
     one = Objective(model, (x[:1], y[:1]), nn.functional.cross_entropy)
     with pytest.raises(InputError, match="cannot be split"):
         progressive_landscape(one, random_directions(one, 2, seed=0), shards=2, **kw)
@@ -269,7 +277,7 @@ def test_metrics_mean_and_stderr_follow_the_definition_on_part_of_the_data():
     d = random_directions(obj, 2, seed=3)
     K, k = 8, 4
     prog = progressive_landscape(obj, d, span=2.0, resolution=4, shards=K, rtol=0, max_shards=k, seed=11,
-                                 progress=False, metrics={"accuracy": accuracy, "margin": _margin})  # fmt: skip
+                                 progress=False, pieces=1, metrics={"accuracy": accuracy, "margin": _margin})  # fmt: skip
     parts = [np.sort(p) for p in np.array_split(np.random.default_rng(11).permutation(50), K)][:k]
     n = np.array([p.size for p in parts], float)
     for name, fn in (("accuracy", accuracy), ("margin", _margin)):
@@ -305,7 +313,7 @@ def test_metrics_resume_by_shard_and_are_part_of_the_fingerprint(tmp_path):
     np.testing.assert_array_equal(stored.metrics["accuracy"], part.metrics["accuracy"])
     np.testing.assert_array_equal(stored.metrics_stderr["accuracy"], part.metrics_stderr["accuracy"])
     assert stored.metrics_stderr["accuracy"].max() > 0
-    shard_files = [tmp_path / "p" / "shards" / f"s{i:04d}" / "metrics.npy" for i in range(2)]
+    shard_files = [tmp_path / "p" / "shards" / f"s{i:04d}" / "p000" / "metrics.npy" for i in range(2)]
     before = [(f.stat().st_ino, f.stat().st_mtime_ns) for f in shard_files]
     for other in ({"accuracy": _margin}, {"margin": accuracy}, None):  # other code, other name, none at all
         with pytest.raises(StoreError, match="holds a progressive landscape of a different run"):

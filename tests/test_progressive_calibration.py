@@ -1,10 +1,11 @@
 """Calibration of the progressive landscape's error bars: across models, spans and seeds of the split, stopped
 early, the intervals cover the full-data values about as often as they claim.
 
-At k of K shards the standard error has k - 1 degrees of freedom, so 2 sigma covers about 95 % only once k is
-large (at k = 14: Student-t 93 %, and with shards of 40 samples measured 95 %); at k = 4 the honest 95 %
-interval is t(0.975, 3) = 3.18 standard errors (``provenance["progressive"]["t95"]``). Coverage is pooled over
-the grid points of 2 models x 2 spans x 8 seeds; points of one run share their shards, so the tolerance is wide.
+With the default 8 pieces per shard the standard error has 8 k - 1 degrees of freedom, so 2 sigma covers about
+95 % already at k = 3 shards, where the stopping rule stops first. With ``pieces=1`` it has k - 1: 2 sigma then
+covers about 95 % only once k is large (at k = 14), and at k = 4 the honest 95 % interval is t(0.975, 3) = 3.18
+standard errors (``provenance["progressive"]["t95"]``). Coverage is pooled over the grid points of 2 models x 2
+spans x 8 seeds; points of one run share their shards, so the tolerance is wide.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _problems():
     yield make_mlp(), (x, torch.randint(0, 3, (640,), generator=g)), nn.functional.cross_entropy
 
 
-def _coverage(k: int):
+def _coverage(k: int, pieces: int = 1):
     z, t95 = [], None
     for model, data, loss in _problems():
         obj = Objective(model, data, loss, batch_size=64)
@@ -45,11 +46,18 @@ def _coverage(k: int):
             full = grid_landscape(obj, d, span=span, resolution=5, progress=False).values
             for seed in range(8):
                 p = progressive_landscape(obj, d, span=span, resolution=5, shards=16, rtol=0, max_shards=k,
-                                          seed=seed, progress=False)
+                                          seed=seed, progress=False, pieces=pieces)
                 assert p.provenance["progressive"]["shards_used"] == k
                 t95 = p.provenance["progressive"]["t95"]
                 z.append((np.abs(p.values - full) / p.stderr).ravel())
     return np.concatenate(z), t95
+
+
+def test_two_sigma_covers_about_95_percent_at_the_first_stop():
+    z, t95 = _coverage(3, pieces=8)  # shards of 40 samples, pieces of 5: 23 degrees of freedom
+    assert t95 == pytest.approx(2.068658, rel=1e-5)
+    cover = float((z <= 2.0).mean())
+    assert 0.88 <= cover <= 0.995, cover
 
 
 def test_two_sigma_covers_about_95_percent_late():

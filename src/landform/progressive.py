@@ -5,8 +5,11 @@ is evaluated on shard 1, then on shard 2, ... (the same shards for all points, s
 neighbouring points are far more precise than the values). After ``k`` shards (DESIGN.md section 3):
 
 * value = the sample-weighted mean of the shard losses (with all ``K`` shards: the full-data loss);
-* standard error = between-shard standard deviation / sqrt(k) * sqrt(1 - k/K) (finite-population
-  correction: the shards are drawn without replacement from the ``K`` that make up the data);
+* standard error = between-piece standard deviation / sqrt(k m) * sqrt(1 - k/K), where every shard is
+  evaluated as ``m`` equal pieces (``pieces``, default 8): the k m pieces evaluated so far are a simple random
+  sample without replacement of the K m pieces that make up the data, so the error has k m - 1 degrees of
+  freedom instead of k - 1 and 2 standard errors cover about 95 % already at 3 shards (finite-population
+  correction sqrt(1 - k/K));
 * topology summary = SMAD, the significant minima and their saddles, with a leave-one-shard-out jackknife.
 
 The run stops when the summary is stable (see :func:`progressive_landscape`) or when every shard is done.
@@ -111,28 +114,41 @@ def _mean_stderr(V: np.ndarray, n: np.ndarray, K: int) -> tuple[np.ndarray, np.n
     mean = S / n.sum()
     fpc = math.sqrt(max(0.0, 1.0 - k / K))
     stderr = V.std(axis=0, ddof=1) / math.sqrt(k) * fpc if k >= 2 else np.full(mean.shape, np.nan)
+    if k >= K:
+        stderr = np.zeros(mean.shape)  # every unit evaluated: the mean is the full-data value
     return S, mean, stderr
 
 
 def _round_stats(
-    shard_values: list[np.ndarray],
-    sizes: np.ndarray,
+    piece_values: list[list[np.ndarray]],
+    piece_sizes: list[np.ndarray],
     K: int,
     min_persistence: float,
-    shard_metrics: list[dict[str, np.ndarray]] | None = None,
+    piece_metrics: list[list[dict[str, np.ndarray]]] | None = None,
 ) -> dict[str, Any]:
-    """Mean, standard error and jackknifed topology after ``k = len(shard_values)`` shards; the same mean and
-    standard error of every per-point metric (``shard_metrics``: one ``{name: values}`` per shard)."""
-    k = len(shard_values)
-    V = np.stack(shard_values)  # (k, *shape)
-    n = sizes[:k].astype(np.float64)
-    S, mean, stderr = _mean_stderr(V, n, K)
+    """Mean, standard error and jackknifed topology after ``k = len(piece_values)`` shards, each given as the
+    values of its pieces (``piece_sizes[s]`` samples each); the same mean and standard error of every per-point
+    metric (``piece_metrics``: one ``{name: values}`` per piece). The standard error is between pieces (k m - 1
+    degrees of freedom); the jackknife leaves out one shard at a time."""
+    k = len(piece_values)
+    m_total = sum(len(p) for p in piece_sizes[:k])
+    units = m_total / k * K  # pieces in the whole data (every shard has the same number of pieces)
+    Vp = np.stack([v for shard in piece_values for v in shard])  # (k m, *shape)
+    npc = np.concatenate([np.asarray(p, dtype=np.float64) for p in piece_sizes[:k]])
+    _, mean, stderr = _mean_stderr(Vp, npc, units)
+    n = np.array([float(np.sum(p)) for p in piece_sizes[:k]])
+    # each shard's sample-weighted mean from its pieces (for the leave-one-shard-out jackknife)
+    V = np.stack([np.tensordot(np.asarray(piece_sizes[s], dtype=np.float64), np.stack(piece_values[s]), axes=1) / n[s]
+                  for s in range(k)])  # fmt: skip
+    S = np.tensordot(n, V, axes=1)
     fpc = math.sqrt(max(0.0, 1.0 - k / K))
     metrics: dict[str, np.ndarray] = {}
     metrics_stderr: dict[str, np.ndarray] = {}
-    for name in (shard_metrics or [{}])[0]:
-        _, metrics[name], metrics_stderr[name] = _mean_stderr(np.stack([m[name] for m in shard_metrics]), n, K)
-    out: dict[str, Any] = {"k": k, "mean": mean, "stderr": stderr, "topology": None, "metrics": metrics,
+    for name in ((piece_metrics or [[{}]])[0] or [{}])[0]:
+        Mp = np.stack([pm[name] for shard in piece_metrics for pm in shard])
+        _, metrics[name], metrics_stderr[name] = _mean_stderr(Mp, npc, units)
+    out: dict[str, Any] = {"k": k, "pieces": m_total // k, "mean": mean, "stderr": stderr, "topology": None,
+                           "metrics": metrics,
                            "metrics_stderr": metrics_stderr}
     if not np.isfinite(mean).all() or k < 2:
         return out
@@ -250,13 +266,16 @@ def progressive_landscape(
     provenance: dict[str, Any] | None = None,
     compile: bool = False,
     metrics: dict[str, Any] | None = None,
+    pieces: int = 8,
 ) -> Landscape:
     """Grid landscape estimated from as few shards of the data as its topology needs, with standard errors.
 
     The samples are split once into ``shards`` seeded parts of equal size (up to one sample), across the
     objective's batches. Every grid point is evaluated on one shard after another (the same shards for all
-    points). After each shard ``k`` the result is the sample-weighted mean landscape, the per-point standard
-    error ``std_between_shards / sqrt(k) * sqrt(1 - k/K)``, and the topology summary (SMAD, significant minima
+    points), as ``pieces`` equal parts. After each shard ``k`` the result is the sample-weighted mean landscape,
+    the per-point standard error ``std_between_pieces / sqrt(k m) * sqrt(1 - k/K)`` (``m = pieces``; k m - 1
+    degrees of freedom, so ``values +- 2 stderr`` covers about 95 % of the full-data values even when the rule
+    stops at 3 shards), and the topology summary (SMAD, significant minima
     and saddles, :func:`significant_topology`) with its leave-one-shard-out jackknife.
 
     The run stops after shard ``k >= 3`` when the summary is stable within ``rtol``: the jackknife standard
@@ -296,6 +315,12 @@ def progressive_landscape(
         Extra entries for the result's provenance.
     compile : bool
         Evaluate through :func:`torch.compile` (:meth:`Objective.compiled`, compiled once for all shards).
+    pieces : int
+        Parts each shard is evaluated in, for the standard error (default 8; at most the smallest shard's size).
+        The pieces of all shards are a random partition of the data, so the error has k m - 1 degrees of freedom
+        rather than k - 1. More pieces cost more weight updates (one per grid point and piece), not more
+        sample-forwards. ``pieces=1`` gives the between-shard error (k - 1 degrees of freedom: ``t95`` in the
+        provenance is then the honest multiplier).
     metrics : dict of str to callable, optional
         Per-point metrics ``{name: fn(outputs, targets)}`` (batch means, e.g.
         :func:`landform.pointmetrics.accuracy`), evaluated in the same forward pass as the loss on every shard
@@ -329,6 +354,8 @@ def progressive_landscape(
     True
     """
     _check_args(objective, shards, rtol, max_shards, min_persistence)
+    if isinstance(pieces, bool) or not isinstance(pieces, (int, np.integer)) or pieces < 1:
+        raise InputError(f"pieces: expected an integer >= 1 (parts per shard for the standard error), got {pieces!r}.")
     if not isinstance(compile, bool):
         raise InputError(f"compile: expected True or False, got {compile!r}.")
     from .pointmetrics import check_metrics, metrics_fingerprint
@@ -342,6 +369,8 @@ def progressive_landscape(
     shape = tuple(len(a) for a in axes)
     parts = _split(objective.num_samples, K, int(seed))
     sizes = np.array([p.size for p in parts])
+    m = int(min(int(pieces), int(sizes.min())))  # every piece holds at least one sample
+    piece_idx = [np.array_split(p, m) for p in parts]
     limit = K if max_shards is None else int(max_shards)
     out_path = Path(out) if out is not None else None
     if out_path is not None:
@@ -349,13 +378,14 @@ def progressive_landscape(
 
         fp_parts = json.dumps(fingerprint(objective, d, axes), sort_keys=True, default=str)
         fp_metrics = f"|metrics={metrics_fingerprint(metrics)}" if metrics else ""  # names and code
-        fp = hashlib.sha256(f"{fp_parts}|K={K}|seed={int(seed)}{fp_metrics}".encode()).hexdigest()
+        fp = hashlib.sha256(f"{fp_parts}|K={K}|seed={int(seed)}|pieces={m}{fp_metrics}".encode()).hexdigest()
         template = Landscape(np.full(shape, np.nan), axes, d.metadata(), float("nan"), {}, np.zeros(shape, bool))
         _open_state(out_path, template, {"format": "landform.progressive", "fingerprint": fp, "shards": K,
-                                         "seed": int(seed), "sizes": sizes.tolist()})
+                                         "seed": int(seed), "pieces": m, "sizes": sizes.tolist()})
     t0 = time.perf_counter()
-    shard_values: list[np.ndarray] = []
-    shard_metrics: list[dict[str, np.ndarray]] = []
+    piece_values: list[list[np.ndarray]] = []
+    piece_metrics: list[list[dict[str, np.ndarray]]] = []
+    piece_sizes: list[np.ndarray] = []
     centers: list[float] = []
     history: list[dict[str, Any]] = []
     first_prov: dict[str, Any] = {}
@@ -363,20 +393,28 @@ def progressive_landscape(
     stats: dict[str, Any] = {}
     reason = "all shards"
     for s in range(limit):
-        sub = objective.select(parts[s])
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="grid_landscape:")  # warned once below, for the estimate
-            ls = grid_landscape(
-                sub, d, span=span, resolution=resolution, progress=progress, chunk_points=chunk_points,
-                out=None if out_path is None else str(out_path / "shards" / f"s{s:04d}"),
-                metrics=metrics or None,
-            )
-        shard_values.append(ls.values)
-        shard_metrics.append(ls.metrics)
-        centers.append(ls.center_value)
-        evaluated_points += int(ls.provenance.get("timings", {}).get("points_evaluated", 0))
-        first_prov = first_prov or dict(ls.provenance)
-        stats = _round_stats(shard_values, sizes, K, float(min_persistence), shard_metrics)
+        vals, mets, cen = [], [], []
+        for j, idx in enumerate(piece_idx[s]):
+            sub = objective.select(idx)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="grid_landscape:")  # warned once below, for the estimate
+                ls = grid_landscape(
+                    sub, d, span=span, resolution=resolution, progress=progress and j == 0,
+                    chunk_points=chunk_points,
+                    out=None if out_path is None else str(out_path / "shards" / f"s{s:04d}" / f"p{j:03d}"),
+                    metrics=metrics or None,
+                )
+            vals.append(ls.values)
+            mets.append(ls.metrics)
+            cen.append(ls.center_value)
+            evaluated_points += int(ls.provenance.get("timings", {}).get("points_evaluated", 0))
+            first_prov = first_prov or dict(ls.provenance)
+        psz = np.array([i.size for i in piece_idx[s]], dtype=np.float64)
+        piece_values.append(vals)
+        piece_metrics.append(mets)
+        piece_sizes.append(psz)
+        centers.append(float(np.dot(psz, cen) / psz.sum()))
+        stats = _round_stats(piece_values, piece_sizes, K, float(min_persistence), piece_metrics)
         top = stats["topology"]
         stable = _is_stable(stats, float(rtol))
         row = {"shards": s + 1, "data_fraction": float(sizes[: s + 1].sum() / sizes.sum()), "stable": stable}
@@ -434,10 +472,11 @@ def _result(stats, sizes, K, centers, d, axes, history, first_prov, objective, r
     prov["progressive"] = {
         "shards": K,
         "shards_used": k,
-        # the standard error has k - 1 degrees of freedom: t95 x stderr is the 95 % interval (2 x stderr covers
-        # about 95 % only for large k; measured in tests/test_progressive_calibration.py)
-        "dof": k - 1,
-        "t95": _t95(k - 1),
+        # the standard error is between the k m pieces evaluated: k m - 1 degrees of freedom, and t95 x stderr
+        # is the 95 % interval (about 2 x stderr from 3 shards of 8 pieces; tests/test_progressive_calibration.py)
+        "pieces": stats["pieces"],
+        "dof": k * stats["pieces"] - 1,
+        "t95": _t95(k * stats["pieces"] - 1),
         "seed": seed,
         "rtol": rtol,
         "min_persistence": min_persistence,
