@@ -133,3 +133,11 @@ def test_landscaper_span_refuses_even_steps_and_non_numbers():
     with pytest.raises(InputError, match="distance: expected a finite number > 0"):
         landscaper_span("a", 5)
     assert landscaper_span(0.05, 51) == 0.05 * 25 / 25.5
+
+
+@pytest.mark.parametrize("span", [float("nan"), -1.0, 0.0])
+def test_runconfig_refuses_a_bad_span_before_any_stage(span):
+    from landform.run import RunConfig
+
+    with pytest.raises(InputError, match="span: axis 0 has"):
+        RunConfig(span=span).validate()

@@ -324,3 +324,17 @@ def test_metrics_resume_by_shard_and_are_part_of_the_fingerprint(tmp_path):
     np.testing.assert_allclose(full.metrics["accuracy"], ref.metrics["accuracy"], rtol=1e-12)
     again = load_landscape(tmp_path / "p")
     assert np.all(again.metrics_stderr["accuracy"] == 0) and again.data_fraction == 1.0
+
+
+def test_a_refused_store_names_what_changed(tmp_path):
+    scale = {"s": 1.0}
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 3, generator=g), torch.randint(0, 2, (64,), generator=g)
+    torch.manual_seed(0)
+    obj = Objective(nn.Linear(3, 2), (x, y), lambda a, b: scale["s"] * nn.functional.cross_entropy(a, b))
+    d = random_directions(obj, 2, seed=0)
+    kw = dict(span=0.5, resolution=3, shards=4, rtol=0, progress=False, out=str(tmp_path / "p"))
+    progressive_landscape(obj, d, max_shards=2, **kw)
+    scale["s"] = 10.0  # the loss's closure changed: the stored shards belong to another objective
+    with pytest.raises(StoreError, match=r"what changed: loss \("):
+        progressive_landscape(obj, d, **kw)

@@ -305,10 +305,6 @@ def analyze(args: argparse.Namespace) -> int:
         eigenvalue_map=args.eigenvalue_map,
         eigenvalue_map_smallest=args.eigenvalue_map_smallest,
     ).validate()
-    if config.span != "auto":  # a bad span is refused now, not after the recipe and the directions stage
-        from .evaluate import grid_axes
-
-        grid_axes(config.span, config.resolution, config.dims)
     log(f"recipe: {args.recipe or 'built-in digits CNN'}")
     rec = load_recipe(args.recipe)
     recipe_s = time.perf_counter() - t0

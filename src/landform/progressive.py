@@ -236,9 +236,15 @@ def _open_state(out: Path, template: Landscape, state: dict[str, Any]) -> None:
         except (OSError, json.JSONDecodeError) as exc:
             raise StoreError(f"{out / STATE}: unreadable ({exc}); delete the directory to start over.") from exc
         if old.get("fingerprint") != state["fingerprint"]:
+            from .store import describe_changes, fingerprint_changes
+
+            if isinstance(old.get("components"), dict):
+                what = "what changed: " + describe_changes(fingerprint_changes(old["components"], state["components"]))
+            else:  # written before the components were stored
+                what = "other weights, loss, directions, grid, data, metrics, shards, pieces or seed"
             raise StoreError(
-                f"{out}: holds a progressive landscape of a different run (other weights, directions, grid, data, "
-                "shards or seed). Use another output path, or delete this one to start over."
+                f"{out}: holds a progressive landscape of a different run ({what}). Use another output path, or "
+                "delete this one to start over."
             )
         return
     if (out / META).exists() or (out.exists() and any(out.iterdir())):
@@ -376,12 +382,18 @@ def progressive_landscape(
     if out_path is not None:
         from .fingerprint import fingerprint
 
-        fp_parts = json.dumps(fingerprint(objective, d, axes), sort_keys=True, default=str)
-        fp_metrics = f"|metrics={metrics_fingerprint(metrics)}" if metrics else ""  # names and code
+        components = fingerprint(objective, d, axes)
+        components.update({"shards": str(K), "seed": str(int(seed)), "pieces": str(m)})
+        if metrics:
+            components["metrics"] = metrics_fingerprint(metrics)  # names and code
+        fp_parts = json.dumps({k: v for k, v in components.items() if k not in ("shards", "seed", "pieces", "metrics")},
+                              sort_keys=True, default=str)  # fmt: skip
+        fp_metrics = f"|metrics={metrics_fingerprint(metrics)}" if metrics else ""
         fp = hashlib.sha256(f"{fp_parts}|K={K}|seed={int(seed)}|pieces={m}{fp_metrics}".encode()).hexdigest()
         template = Landscape(np.full(shape, np.nan), axes, d.metadata(), float("nan"), {}, np.zeros(shape, bool))
         _open_state(out_path, template, {"format": "landform.progressive", "fingerprint": fp, "shards": K,
-                                         "seed": int(seed), "pieces": m, "sizes": sizes.tolist()})
+                                         "seed": int(seed), "pieces": m, "sizes": sizes.tolist(),
+                                         "components": components})
     t0 = time.perf_counter()
     piece_values: list[list[np.ndarray]] = []
     piece_metrics: list[list[dict[str, np.ndarray]]] = []

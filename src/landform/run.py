@@ -228,6 +228,10 @@ class RunConfig:
             raise InputError("normalization: directions='filter' are filter-normalised already; drop normalization.")
         if isinstance(self.span, str) and self.span != "auto":
             raise InputError(f"span: expected numbers, (lo, hi) pairs or 'auto', got {self.span!r}.")
+        if self.span != "auto":  # a bad span is refused here, not after the recipe and the directions stage
+            from .evaluate import grid_axes
+
+            grid_axes(self.span, self.resolution, self.dims)
         r = self.rise
         if isinstance(r, bool) or not isinstance(r, (int, float)) or not np.isfinite(r) or r <= 0:
             raise InputError(f"rise: expected a finite loss rise > 0, got {r!r}.")
