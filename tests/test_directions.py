@@ -43,9 +43,9 @@ def test_layer_normalisation_matches_tensor_norms(cnn_problem):
 
 def test_bad_counts(mlp_problem):
     obj = Objective(*mlp_problem)
-    with pytest.raises(InputError, match="1 <= n"):
+    with pytest.raises(InputError, match="1 <= dims"):
         random_directions(obj, 0)
-    with pytest.raises(InputError, match="1 <= n"):
+    with pytest.raises(InputError, match="1 <= dims"):
         random_directions(obj, obj.num_params)
     with pytest.raises(InputError, match="normalization"):
         random_directions(obj, 1, normalization="unit")
