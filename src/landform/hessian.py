@@ -237,7 +237,7 @@ def hessian_eigenpairs(
     >>> torch.manual_seed(0) and None
     >>> obj = Objective(torch.nn.Linear(3, 1), (torch.randn(32, 3), torch.randn(32, 1)), torch.nn.functional.mse_loss)
     >>> ep = hessian_eigenpairs(obj, 2)
-    >>> H = torch.autograd.functional.hessian(lambda t: obj._batch_loss_theta(t, obj._batches[0]), obj.theta0)
+    >>> H = torch.autograd.functional.hessian(lambda t: obj.batch_loss(t, obj.batches[0]), obj.theta0)
     >>> bool(torch.allclose(torch.tensor(ep.values, dtype=H.dtype), torch.linalg.eigvalsh(H).flip(0)[:2], rtol=1e-4))
     True
     """
@@ -403,7 +403,7 @@ def hessian_trace(
     >>> torch.manual_seed(0) and None
     >>> obj = Objective(torch.nn.Linear(3, 1), (torch.randn(32, 3), torch.randn(32, 1)), torch.nn.functional.mse_loss)
     >>> est = hessian_trace(obj, method="hutch++", n_hvp=12)   # P = 4: exact once Q spans everything
-    >>> H = torch.autograd.functional.hessian(lambda t: obj._batch_loss_theta(t, obj._batches[0]), obj.theta0)
+    >>> H = torch.autograd.functional.hessian(lambda t: obj.batch_loss(t, obj.batches[0]), obj.theta0)
     >>> abs(est.value - float(H.trace())) < 1e-4
     True
     """

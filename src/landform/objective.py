@@ -234,6 +234,21 @@ class Objective:
         """The model's outputs on ``batch`` at the flat parameters ``theta`` (the loss's own forward call)."""
         return self._forward(self.layout.unflatten(theta), batch)
 
+    def batch_loss(self, theta: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """The loss (a 0-d tensor) of one batch at the flat parameters ``theta``, differentiable in ``theta``."""
+        return self._batch_loss_theta(theta, batch)
+
+    def allreduce(self, t: torch.Tensor) -> torch.Tensor:
+        """``t`` summed over the ranks of a data-parallel objective (``t`` itself otherwise)."""
+        return self._allreduce(t)
+
+    def expanded_at(self, theta: torch.Tensor) -> Objective:
+        """The same objective (model, data and loss shared, nothing copied) expanded around ``theta``."""
+        new = object.__new__(Objective)
+        new.__dict__.update(self.__dict__)
+        new.theta0 = theta.detach().to(self.dtype)
+        return new
+
     def with_fixed_state(self, state: Mapping[str, torch.Tensor]) -> Objective:
         """The same objective (model and data shared) with the frozen parameters and buffers in ``state`` in place
         of its own; names missing from ``state`` keep the objective's values. ``self`` when nothing differs."""
