@@ -104,3 +104,28 @@ def require_chromium():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+# Tests that only repeat a path another test in the README's command already covers (another dimension of the same
+# report, a second example script on the same pipeline, a larger size of a budget check) and cost 5-15 s each on 2
+# cores: run with `python -m pytest -m slow`. Measured by `python -m pytest --durations=60` on an idle machine; with
+# them the command took 6 min 26 s, over the 5-minute budget.
+SLOW_IDS = {
+    "tests/test_track.py::test_case_study_scripts_run_at_tiny_size[pretraining_dynamics.py]",
+    "tests/test_examples.py::test_example_runs[dimension_sweep.py]",
+    "tests/test_examples.py::test_example_runs[taxonomy_sweep.py]",
+    "tests/test_viewer.py::test_size_budget_of_a_large_5d_report",
+    "tests/test_viewer.py::test_decimated_report_slices_follow_the_sub_grid",
+    "tests/test_viewer.py::test_report_slices_volume_and_basins_in_chromium[3]",
+    "tests/test_report.py::test_report_renders_in_chromium[1]",
+    "tests/test_report.py::test_report_renders_in_chromium[3]",
+    "tests/test_progressive_calibration.py::test_two_sigma_covers_about_95_percent_late",
+    "tests/test_cli_progressive.py::test_progressive_run_and_report",
+    "tests/test_minilm.py::test_length_batches_keep_the_loss_and_the_curvature",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid in SLOW_IDS:
+            item.add_marker(pytest.mark.slow)
