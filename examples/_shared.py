@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from landform import Objective
@@ -106,3 +107,26 @@ def geometry_kwargs(args: Any) -> dict[str, Any]:
             "normalization": "numel",
         }
     return {"span": args.span}
+
+
+def spearman(x: Any, y: Any) -> tuple[float, float]:
+    """Spearman rank correlation and its two-sided p-value (ties share ranks; NaN when a series is constant)."""
+    from scipy.stats import spearmanr
+
+    if np.ptp(np.asarray(y, dtype=float)) > 0 and np.all(np.isfinite(np.asarray(y, dtype=float))):
+        res = spearmanr(x, y)
+        return float(res.statistic), float(res.pvalue)
+    return float("nan"), float("nan")
+
+
+def verdict(smad: tuple[float, float], trace: tuple[float, float], alpha: float = 0.05) -> str:
+    """'yes' only when SMAD falls and the trace rises, both at two-sided level ``alpha``; 'no' when either moves
+    significantly the other way; otherwise 'undecided' (with 6 checkpoints |rho| must exceed about 0.89)."""
+    (rs, ps), (rt, pt) = smad, trace
+    if not (np.isfinite(rs) and np.isfinite(rt)):
+        return "undecided (a constant series)"
+    if rs < 0 and ps < alpha and rt > 0 and pt < alpha:
+        return "yes"
+    if (rs > 0 and ps < alpha) or (rt < 0 and pt < alpha):
+        return "no"
+    return f"undecided (not significant at {alpha:g})"

@@ -23,6 +23,7 @@ import importlib
 import inspect
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -32,6 +33,9 @@ from torch import nn
 
 from landform.report.track import build_track_report
 from landform.track import track_checkpoints
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _shared import spearman, verdict  # noqa: E402
 
 MODULES = ["collections", "itertools", "functools", "json", "os", "pathlib", "re", "string", "textwrap", "datetime",
            "random", "statistics", "fractions", "decimal", "heapq", "bisect", "shutil", "tempfile", "csv", "argparse",
@@ -147,29 +151,6 @@ def pretrain(seed: int, args, folder: Path):
         opt.step()
     marker.write_text(json.dumps(settings))
     return template, (ev_in, ev_lab), info
-
-
-def spearman(x, y) -> tuple[float, float]:
-    """Spearman rank correlation and its two-sided p-value (ties share ranks; NaN when a series is constant)."""
-    from scipy.stats import spearmanr
-
-    if np.ptp(np.asarray(y, dtype=float)) > 0 and np.all(np.isfinite(np.asarray(y, dtype=float))):
-        res = spearmanr(x, y)
-        return float(res.statistic), float(res.pvalue)
-    return float("nan"), float("nan")
-
-
-def verdict(smad: tuple[float, float], trace: tuple[float, float], alpha: float = 0.05) -> str:
-    """'yes' only when SMAD falls and the trace rises, both at two-sided level ``alpha``; 'no' when either moves
-    significantly the other way; otherwise 'undecided' (with 6 checkpoints |rho| must exceed about 0.89)."""
-    (rs, ps), (rt, pt) = smad, trace
-    if not (np.isfinite(rs) and np.isfinite(rt)):
-        return "undecided (a constant series)"
-    if rs < 0 and ps < alpha and rt > 0 and pt < alpha:
-        return "yes"
-    if (rs > 0 and ps < alpha) or (rt < 0 and pt < alpha):
-        return "no"
-    return f"undecided (not significant at {alpha:g})"
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -27,6 +28,9 @@ from torch import nn
 from landform.recipes.digits import DigitsCNN, load_digits_tensors
 from landform.report.track import build_track_report
 from landform.track import track_checkpoints
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _shared import spearman, verdict  # noqa: E402
 
 
 def train_with_checkpoints(seed: int, epochs: list[int], folder: Path, lr: float = 3e-3, batch_size: int = 64,
@@ -56,29 +60,6 @@ def train_with_checkpoints(seed: int, epochs: list[int], folder: Path, lr: float
     with torch.no_grad():
         acc = float((model(xte).argmax(1) == yte).float().mean())
     return DigitsCNN(), (xtr, ytr), acc
-
-
-def spearman(x, y) -> tuple[float, float]:
-    """Spearman rank correlation and its two-sided p-value (ties share ranks; NaN when a series is constant)."""
-    from scipy.stats import spearmanr
-
-    if np.ptp(np.asarray(y, dtype=float)) > 0 and np.all(np.isfinite(np.asarray(y, dtype=float))):
-        res = spearmanr(x, y)
-        return float(res.statistic), float(res.pvalue)
-    return float("nan"), float("nan")
-
-
-def verdict(smad: tuple[float, float], trace: tuple[float, float], alpha: float = 0.05) -> str:
-    """'yes' only when SMAD falls and the trace rises, both at two-sided level ``alpha``; 'no' when either moves
-    significantly the other way; otherwise 'undecided' (with 6 checkpoints |rho| must exceed about 0.89)."""
-    (rs, ps), (rt, pt) = smad, trace
-    if not (np.isfinite(rs) and np.isfinite(rt)):
-        return "undecided (a constant series)"
-    if rs < 0 and ps < alpha and rt > 0 and pt < alpha:
-        return "yes"
-    if (rs > 0 and ps < alpha) or (rt < 0 and pt < alpha):
-        return "no"
-    return f"undecided (not significant at {alpha:g})"
 
 
 def main() -> None:
