@@ -114,8 +114,6 @@ def _mean_stderr(V: np.ndarray, n: np.ndarray, K: int) -> tuple[np.ndarray, np.n
     mean = S / n.sum()
     fpc = math.sqrt(max(0.0, 1.0 - k / K))
     stderr = V.std(axis=0, ddof=1) / math.sqrt(k) * fpc if k >= 2 else np.full(mean.shape, np.nan)
-    if k >= K:
-        stderr = np.zeros(mean.shape)  # every unit evaluated: the mean is the full-data value
     return S, mean, stderr
 
 
@@ -144,7 +142,7 @@ def _round_stats(
     fpc = math.sqrt(max(0.0, 1.0 - k / K))
     metrics: dict[str, np.ndarray] = {}
     metrics_stderr: dict[str, np.ndarray] = {}
-    for name in ((piece_metrics or [[{}]])[0] or [{}])[0]:
+    for name in piece_metrics[0][0] if piece_metrics else ():
         Mp = np.stack([pm[name] for shard in piece_metrics for pm in shard])
         _, metrics[name], metrics_stderr[name] = _mean_stderr(Mp, npc, units)
     out: dict[str, Any] = {"k": k, "pieces": m_total // k, "mean": mean, "stderr": stderr, "topology": None,
@@ -386,10 +384,7 @@ def progressive_landscape(
         components.update({"shards": str(K), "seed": str(int(seed)), "pieces": str(m)})
         if metrics:
             components["metrics"] = metrics_fingerprint(metrics)  # names and code
-        fp_parts = json.dumps({k: v for k, v in components.items() if k not in ("shards", "seed", "pieces", "metrics")},
-                              sort_keys=True, default=str)  # fmt: skip
-        fp_metrics = f"|metrics={metrics_fingerprint(metrics)}" if metrics else ""
-        fp = hashlib.sha256(f"{fp_parts}|K={K}|seed={int(seed)}|pieces={m}{fp_metrics}".encode()).hexdigest()
+        fp = hashlib.sha256(json.dumps(components, sort_keys=True, default=str).encode()).hexdigest()
         template = Landscape(np.full(shape, np.nan), axes, d.metadata(), float("nan"), {}, np.zeros(shape, bool))
         _open_state(out_path, template, {"format": "landform.progressive", "fingerprint": fp, "shards": K,
                                          "seed": int(seed), "pieces": m, "sizes": sizes.tolist(),
