@@ -338,3 +338,17 @@ def test_a_refused_store_names_what_changed(tmp_path):
     scale["s"] = 10.0  # the loss's closure changed: the stored shards belong to another objective
     with pytest.raises(StoreError, match=r"what changed: loss \("):
         progressive_landscape(obj, d, **kw)
+
+
+def test_smad_below_the_floor_counts_as_zero():
+    # A SMAD of noise minima (1.6e-4 +- 3e-5, as on a single-basin SchNet landscape) is stable: its error is below
+    # rtol x SMAD_FLOOR = 5e-5; twice that error is not, nor is the same error on a SMAD of 5e-4 with one uncertain
+    # minimum.
+    from landform.progressive import SMAD_FLOOR, _is_stable
+
+    top = {"smad": 1.6e-4, "smad_se": 3e-5, "minima": [7], "saddles": [], "minima_certainty": [1.0],
+           "saddles_certainty": [], "jackknife_minima_counts": [1, 1], "jackknife_saddle_counts": [0, 0]}
+    assert SMAD_FLOOR == 1e-3
+    assert _is_stable({"k": 3, "topology": top}, 0.05)
+    assert not _is_stable({"k": 3, "topology": {**top, "minima_certainty": [2 / 3]}}, 0.05)
+    assert not _is_stable({"k": 3, "topology": {**top, "smad_se": 6e-5}}, 0.05)
