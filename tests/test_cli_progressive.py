@@ -45,6 +45,31 @@ def test_estimate_prints_stages_and_runs_nothing(tmp_path, recipe_file, capsys):
     assert not (out / "landscape").exists() and not (out / "directions.npz").exists()
 
 
+def test_estimate_of_a_progressive_run_bounds_the_grid(tmp_path, recipe_file, capsys):
+    args = ["analyze", str(recipe_file), "--resolution", "7", "--estimate", "--quiet", "--directions", "random"]
+    assert main([*args, "--progressive", "--shards", "12"]) == 0
+    grid = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("grid"))
+    assert "<=" in grid and "progressive over 12 shards: 3/12 of this" in grid
+    assert main(args) == 0
+    grid = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("grid"))
+    assert "<=" not in grid and "progressive" not in grid
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--rtol", "0.1"], "--rtol: only used by a progressive run"),
+        (["--shards", "8", "--rtol", "0"], "--rtol and --shards: only used by a progressive run"),
+        (["--rise", "2"], "--rise: only used with --span auto"),
+    ],
+)
+def test_options_that_would_be_ignored_are_refused(tmp_path, recipe_file, capsys, extra, message):
+    out = tmp_path / "run"
+    assert main(["analyze", str(recipe_file), "--resolution", "5", *extra, "--out", str(out), "--quiet"]) == 1
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_progressive_run_and_report(tmp_path, recipe_file, capsys):
     out = tmp_path / "run"
     args = [str(recipe_file), "--resolution", "7", "--span", "1.5", "--directions", "random", "--progressive",

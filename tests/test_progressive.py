@@ -206,6 +206,11 @@ def test_bad_input():
     for bad in (0, 2.5, True, "8"):
         with pytest.raises(InputError, match="pieces"):
             progressive_landscape(obj, d, shards=2, pieces=bad, **kw)
+    for bad in ("a", 1.7, -1, True, None):
+        with pytest.raises(InputError, match="seed: expected an integer >= 0"):
+            progressive_landscape(obj, d, shards=2, seed=bad, **kw)
+    with pytest.raises(InputError, match="span_units"):
+        progressive_landscape(obj, d, shards=2, span_units="fraction", **kw)
     one = Objective(model, (x[:1], y[:1]), nn.functional.cross_entropy)
     with pytest.raises(InputError, match="cannot be split"):
         progressive_landscape(one, random_directions(one, 2, seed=0), shards=2, **kw)
@@ -340,15 +345,61 @@ def test_a_refused_store_names_what_changed(tmp_path):
         progressive_landscape(obj, d, **kw)
 
 
-def test_smad_below_the_floor_counts_as_zero():
-    # A SMAD of noise minima (1.6e-4 +- 3e-5, as on a single-basin SchNet landscape) is stable: its error is below
-    # rtol x SMAD_FLOOR = 5e-5; twice that error is not, nor is the same error on a SMAD of 5e-4 with one uncertain
-    # minimum.
+def test_the_rule_reads_the_significant_smad_with_a_floor():
+    # The full SMAD of noise minima (2.5e-3 +- 1.5e-3 on MNIST) does not enter the rule; the significant SMAD's
+    # jackknife error must be below rtol x max(it, SMAD_FLOOR = 1e-3), so 3e-5 on a value of 1.6e-4 is stable.
     from landform.progressive import SMAD_FLOOR, _is_stable
 
-    top = {"smad": 1.6e-4, "smad_se": 3e-5, "minima": [7], "saddles": [], "minima_certainty": [1.0],
-           "saddles_certainty": [], "jackknife_minima_counts": [1, 1], "jackknife_saddle_counts": [0, 0]}
+    top = {"smad": 2.5e-3, "smad_se": 1.5e-3, "smad_significant": 1.6e-4, "smad_significant_se": 3e-5,
+           "minima": [7], "saddles": [], "minima_certainty": [1.0], "saddles_certainty": [],
+           "jackknife_minima_counts": [1, 1], "jackknife_saddle_counts": [0, 0]}  # fmt: skip
     assert SMAD_FLOOR == 1e-3
     assert _is_stable({"k": 3, "topology": top}, 0.05)
+    assert not _is_stable({"k": 3, "topology": {**top, "smad_significant_se": 6e-5}}, 0.05)
+    assert not _is_stable({"k": 3, "topology": {**top, "smad_significant": 0.1, "smad_significant_se": 0.006}}, 0.05)
+    assert _is_stable({"k": 3, "topology": {**top, "smad_significant": 0.1, "smad_significant_se": 0.004}}, 0.05)
     assert not _is_stable({"k": 3, "topology": {**top, "minima_certainty": [2 / 3]}}, 0.05)
-    assert not _is_stable({"k": 3, "topology": {**top, "smad_se": 6e-5}}, 0.05)
+
+
+def test_significant_smad_is_the_smad_of_the_simplified_landscape():
+    # Noise of 0.17 % of the range adds 5 noise minima to a double well: the full SMAD falls from 0.043 to 0.010
+    # (the mean runs over more minima), the significant SMAD stays at the clean landscape's SMAD (within the
+    # noise's own change of depths and basins); a single bowl with noise minima has significant SMAD 0.
+    from landform.progressive import significant_topology
+    from landform.topology import merge_tree, smad
+
+    rng = np.random.default_rng(3)
+    x = np.linspace(-2, 2, 31)
+    X, Y = np.meshgrid(x, x, indexing="ij")
+    clean = (X**2 - 1) ** 2 + 0.3 * X + 0.5 * Y**2
+    ref = significant_topology(clean)
+    assert len(ref.minima) == 2 and ref.smad_significant == pytest.approx(smad(clean), rel=1e-12)
+    noisy = clean + 0.02 * rng.standard_normal(clean.shape)
+    t = significant_topology(noisy)
+    assert merge_tree(noisy).n_minima > 2 and len(t.minima) == 2
+    assert t.smad < 0.5 * smad(clean)
+    assert t.smad_significant == pytest.approx(smad(clean), rel=0.05)
+    bowl = 0.5 * X**2 + Y**2 + 0.02 * rng.standard_normal(clean.shape)
+    single = significant_topology(bowl)
+    assert merge_tree(bowl).n_minima > 1 and single.smad > 0 and single.smad_significant == 0.0
+
+
+@pytest.mark.parametrize("span", [0.05, "auto"])
+def test_relative_and_auto_spans_resolve_once_on_all_the_data(span):
+    # span_units="relative" (a fraction of ||theta0||) and span="auto" (from the curvature of the whole data) give
+    # the grid of grid_landscape with the same arguments, on every shard; run to the end, the same values.
+    model, x, y = _problem(n=40)
+    obj = Objective(model, (x, y), nn.functional.cross_entropy, batch_size=16)
+    d = random_directions(obj, 2, seed=0, normalization="layer")
+    units = "relative" if span != "auto" else "absolute"
+    full = grid_landscape(obj, d, span=span, span_units=units, resolution=5, progress=False)
+    prog = progressive_landscape(obj, d, span=span, span_units=units, resolution=5, shards=4, rtol=0, progress=False)
+    for a, b in zip(prog.axes, full.axes, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    np.testing.assert_allclose(prog.values, full.values, rtol=2e-6)
+    geo = prog.provenance["geometry"]
+    assert geo["span_units"] == units
+    assert ("auto" in geo) == (span == "auto")
+    if span == 0.05:
+        edge = np.array([a[-1] for a in prog.axes]) * np.asarray(d.norms) / geo["theta0_norm"]
+        np.testing.assert_allclose(edge, 0.05, rtol=1e-6)

@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="per-tensor rescaling of the directions: layer (to ||p||) or numel (to sqrt(numel): landscaper 1.3.1; "
         "with --span-units relative, the paper's geometry)",
     )
-    a.add_argument("--rise", type=float, default=1.0, help="loss rise at each edge for --span auto (default 1)")
+    a.add_argument("--rise", type=float, default=None, help="loss rise at each edge for --span auto (default 1)")
     a.add_argument(
         "--directions",
         default="hessian",
@@ -119,8 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="evaluate the grid shard by shard of the data until its topology is stable (standard errors saved)",
     )
-    a.add_argument("--rtol", type=float, default=0.05, help="--progressive: tolerance of the stopping rule (0: all data)")
-    a.add_argument("--shards", type=int, default=16, help="--progressive: parts the data is split into (default 16)")
+    a.add_argument(
+        "--rtol", type=float, default=None, help="--progressive: tolerance of the stopping rule (default 0.05; 0: all data)"
+    )
+    a.add_argument("--shards", type=int, default=None, help="--progressive: parts the data is split into (default 16)")
     a.add_argument(
         "--compile", choices=["off", "on", "auto"], default="off", help="evaluate the grid through torch.compile"
     )
@@ -278,6 +280,12 @@ def analyze(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if args.dims < 1:
         raise InputError(f"--dims: expected >= 1, got {args.dims}.")
+    given = [f"--{k}" for k in ("rtol", "shards") if getattr(args, k) is not None]
+    if given and not args.progressive:
+        raise InputError(f"{' and '.join(given)}: only used by a progressive run; add --progressive, or drop them.")
+    if args.rise is not None and args.span != "auto":
+        raise InputError("--rise: only used with --span auto (the loss rise the span is chosen for); add --span auto, "
+                         "or drop --rise.")
     command = "landform " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("landform") else None
     config = RunConfig(
         dims=args.dims,
@@ -285,7 +293,7 @@ def analyze(args: argparse.Namespace) -> int:
         span=args.span if args.span == "auto" else _per_axis_arg(args.span or [1.0], args.dims, "span"),
         span_units=args.span_units,
         normalization=None if args.normalization == "none" else args.normalization,
-        rise=args.rise,
+        rise=1.0 if args.rise is None else args.rise,
         directions=args.directions,
         seed=args.seed,
         chunk_points=args.chunk_points,
@@ -297,8 +305,8 @@ def analyze(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         command=command or " ".join(sys.argv),
         progressive=args.progressive,
-        rtol=args.rtol,
-        shards=args.shards,
+        rtol=0.05 if args.rtol is None else args.rtol,
+        shards=16 if args.shards is None else args.shards,
         compile=args.compile,
         per_layer=args.per_layer,
         metrics=tuple(args.metric),
@@ -324,6 +332,7 @@ def analyze(args: argparse.Namespace) -> int:
             trace_hvp=config.trace_hvp, density_probes=config.density_probes, density_steps=config.density_steps,
             sharpness_rho=config.sharpness_rho, report=config.report, repeats=3 if args.estimate else 1,
             eigenvalue_map=config.eigenvalue_map, eigenvalue_map_smallest=config.eigenvalue_map_smallest,
+            progressive_shards=config.shards if config.progressive else 0,
         )
         if args.estimate:
             print(est.table())

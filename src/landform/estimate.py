@@ -135,6 +135,7 @@ def stage_counts(
     report: bool = True,
     eigenvalue_map: int = 0,
     eigenvalue_map_smallest: bool = False,
+    progressive_shards: int = 0,
 ) -> tuple[StageCost, ...]:
     """Full-data passes of each stage of ``landform analyze`` for a configuration (its defaults are the CLI's).
 
@@ -145,7 +146,8 @@ def stage_counts(
     ``probes x min(steps, P)`` HVPs. Sharpness: average, ``1 + samples`` losses; worst case, ``1 + samples``
     losses and ``steps`` gradients and losses. Eigenvalue map (``eigenvalue_map`` points per axis, 0: none):
     one Lanczos run of at most ``min(P, 60)`` HVPs per map point and eigenvalue (an upper bound; each run also
-    spends a residual check or a few).
+    spends a residual check or a few). Progressive grid (``progressive_shards`` K > 0): all K shards at most (an
+    upper bound, the same sample-forwards as the full grid), 3/K of them at the earliest stop.
 
     Examples
     --------
@@ -161,7 +163,10 @@ def stage_counts(
     stages = [
         StageCost("directions", 0, 0, LANCZOS_HVP_BUDGET(dims, num_params) if hess else 0, upper_bound=hess,
                   note="Lanczos budget" if hess else "random: no passes"),
-        StageCost("grid", points + 1, 0, 0, note=f"{points:,} points + centre"),
+        StageCost("grid", points + 1, 0, 0, upper_bound=bool(progressive_shards),
+                  note=f"{points:,} points + centre"
+                  + (f"; progressive over {progressive_shards} shards: 3/{progressive_shards} of this at the earliest "
+                     "stop" if progressive_shards else "")),
         StageCost("trace", 0, 0, min(max(3, trace_hvp), num_params) if trace_hvp else 0),
         StageCost("density", 0, 0, density_probes * min(density_steps, num_params) if density_probes else 0),
     ]
@@ -233,6 +238,7 @@ def estimate_run(
     repeats: int = 3,
     eigenvalue_map: int = 0,
     eigenvalue_map_smallest: bool = False,
+    progressive_shards: int = 0,
 ) -> RunEstimate:
     """Time a few full-data losses, gradients and HVPs, and estimate each stage of a run and its memory.
 
@@ -257,6 +263,7 @@ def estimate_run(
         trace_hvp=trace_hvp, density_probes=density_probes, density_steps=density_steps,
         sharpness_rho=sharpness_rho, sharpness_samples=sharpness_samples, sharpness_steps=sharpness_steps,
         report=report, eigenvalue_map=eigenvalue_map, eigenvalue_map_smallest=eigenvalue_map_smallest,
+        progressive_shards=progressive_shards,
     )
     dev = objective.device
     theta = objective.theta0[None]
@@ -279,9 +286,12 @@ def estimate_run(
     timed = []
     for s in stages:
         secs = s.forwards * forward_s + s.gradients * gradient_s + s.hvps * hvp_s
+        note = s.note
         if s.name == "report":
             secs = _report_seconds(shape)
-        timed.append(StageCost(s.name, s.forwards, s.gradients, s.hvps, s.upper_bound, secs, s.note))
+        if s.name == "grid" and progressive_shards:
+            note += f" ({_fmt_s(secs * 3 / progressive_shards)})"
+        timed.append(StageCost(s.name, s.forwards, s.gradients, s.hvps, s.upper_bound, secs, note))
     P = objective.num_params
     elem = objective.theta0.element_size()
     hess_budget = LANCZOS_HVP_BUDGET(dims, P) if directions == "hessian" else 0

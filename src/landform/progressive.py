@@ -32,6 +32,7 @@ import numpy as np
 from .directions import as_directions
 from .errors import InputError, StoreError
 from .evaluate import grid_axes, grid_landscape
+from .geometry import resolve_span
 from .landscape import Landscape
 from .objective import Objective
 from .store import META, atomic_write_json, save_landscape
@@ -63,12 +64,18 @@ class SignificantTopology:
         rule), distinct, in increasing value.
     value_range : float
         max - min of the values.
+    smad_significant : float
+        SMAD of the merge tree simplified at ``min_persistence`` x (max - min): the minima below the threshold
+        cancelled and their basins joined to their elders' (:func:`landform.topology.merge_tree.simplify`).
+        0 when one minimum is significant. The stopping rule uses it: the full SMAD jumps whenever a noise
+        minimum appears or vanishes between shards.
     """
 
     smad: float
     minima: tuple[int, ...]
     saddles: tuple[int, ...]
     value_range: float
+    smad_significant: float = 0.0
 
 
 def significant_topology(values: np.ndarray, *, min_persistence: float = 0.02) -> SignificantTopology:
@@ -81,8 +88,11 @@ def significant_topology(values: np.ndarray, *, min_persistence: float = 0.02) -
     >>> t = significant_topology(np.array([3.0, 1.0, 2.0, 0.0, 1.0, 0.99, 4.0]), min_persistence=0.02)
     >>> t.minima, t.saddles
     ((3, 1), (2,))
+    >>> round(t.smad_significant, 6)  # the bump cancelled, its basin {0.99, 4.0} joined to 0.0's: (2/4 5/7 + 1/4 2/7) / 2
+    0.214286
     """
     from .topology import merge_tree
+    from .topology.merge_tree import simplify
 
     tree = merge_tree(np.asarray(values, dtype=np.float64))
     flat = tree.values.ravel()
@@ -95,7 +105,8 @@ def significant_topology(values: np.ndarray, *, min_persistence: float = 0.02) -
     saddles = tuple(int(s) for s in sorted(set(sad.tolist()), key=lambda s: (flat[s], s)))
     from .topology import smad
 
-    return SignificantTopology(float(smad(tree)), minima, saddles, R)
+    sig = float(smad(simplify(tree, min_persistence * R))) if R > 0 and len(minima) > 1 else 0.0
+    return SignificantTopology(float(smad(tree)), minima, saddles, R, sig)
 
 
 def _matched(a: tuple[int, ...], b: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
@@ -155,8 +166,11 @@ def _round_stats(
         return out
     top = significant_topology(mean, min_persistence=min_persistence)
     reps = [significant_topology((S - n[j] * V[j]) / (n.sum() - n[j]), min_persistence=min_persistence) for j in range(k)]
-    smads = np.array([r.smad for r in reps])
-    smad_se = math.sqrt((k - 1) / k * float(((smads - smads.mean()) ** 2).sum())) * fpc
+    def jackknife_se(x: np.ndarray) -> float:
+        return math.sqrt((k - 1) / k * float(((x - x.mean()) ** 2).sum())) * fpc
+
+    smad_se = jackknife_se(np.array([r.smad for r in reps]))
+    sig_se = jackknife_se(np.array([r.smad_significant for r in reps]))
     shape = mean.shape
     min_cert = np.mean([_matched(top.minima, r.minima, shape) for r in reps], axis=0) if top.minima else np.zeros(0)
     sad_cert = np.mean([_matched(top.saddles, r.saddles, shape) for r in reps], axis=0) if top.saddles else np.zeros(0)
@@ -166,6 +180,8 @@ def _round_stats(
     out["topology"] = {
         "smad": top.smad,
         "smad_se": smad_se,
+        "smad_significant": top.smad_significant,
+        "smad_significant_se": sig_se,
         "minima": list(top.minima),
         "minima_certainty": [float(c) for c in min_cert],
         "saddles": list(top.saddles),
@@ -184,7 +200,7 @@ def _is_stable(stats: dict[str, Any], rtol: float) -> bool:
         return False
     n_min, n_sad = len(top["minima"]), len(top["saddles"])
     return (
-        top["smad_se"] <= rtol * max(abs(top["smad"]), SMAD_FLOOR)
+        top["smad_significant_se"] <= rtol * max(abs(top["smad_significant"]), SMAD_FLOOR)
         and all(c == 1.0 for c in top["minima_certainty"] + top["saddles_certainty"])
         and top["jackknife_minima_counts"] == [n_min, n_min]
         and top["jackknife_saddle_counts"] == [n_sad, n_sad]
@@ -196,7 +212,9 @@ def _split(n_samples: int, shards: int, seed: int) -> list[np.ndarray]:
     return [np.sort(p) for p in np.array_split(perm, shards)]
 
 
-def _check_args(objective: Objective, shards: Any, rtol: Any, max_shards: Any, min_persistence: Any) -> None:
+def _check_args(
+    objective: Objective, shards: Any, rtol: Any, max_shards: Any, min_persistence: Any, seed: Any = 0
+) -> None:
     if not isinstance(objective, Objective):
         raise InputError(f"objective: expected a landform.Objective, got {type(objective).__name__}.")
     if objective.data_parallel:
@@ -224,6 +242,8 @@ def _check_args(objective: Objective, shards: Any, rtol: Any, max_shards: Any, m
         isinstance(max_shards, bool) or not isinstance(max_shards, (int, np.integer)) or not 2 <= max_shards <= shards
     ):
         raise InputError(f"max_shards: expected None or an integer in [2, shards={shards}], got {max_shards!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed: expected an integer >= 0 (the seed of the data split), got {seed!r}.")
     if not (isinstance(min_persistence, (int, float)) and 0 <= min_persistence < 1):
         raise InputError(f"min_persistence: expected a fraction of the value range in [0, 1), got {min_persistence!r}.")
 
@@ -274,6 +294,7 @@ def progressive_landscape(
     compile: bool = False,
     metrics: dict[str, Any] | None = None,
     pieces: int = 8,
+    span_units: str = "absolute",
 ) -> Landscape:
     """Grid landscape estimated from as few shards of the data as its topology needs, with standard errors.
 
@@ -286,7 +307,8 @@ def progressive_landscape(
     and saddles, :func:`significant_topology`) with its leave-one-shard-out jackknife.
 
     The run stops after shard ``k >= 3`` when the summary is stable within ``rtol``: the jackknife standard
-    error of SMAD is at most ``rtol * max(SMAD, SMAD_FLOOR)``, every significant minimum and saddle is found
+    error of the significant SMAD (:class:`SignificantTopology`: the SMAD with the minima below
+    ``min_persistence`` cancelled) is at most ``rtol * max(its value, SMAD_FLOOR)``, every significant minimum and saddle is found
     (within one grid step) in every leave-one-shard-out landscape, and none has more or fewer of them. (The
     values' own precision is ``stderr``; it does not enter the rule, which is about the topology.) Otherwise it
     goes on until all shards are done, which gives the full-data landscape (to float rounding) with zero
@@ -297,14 +319,17 @@ def progressive_landscape(
     objective : Objective
         Its loss must be a mean of per-sample terms (the batch weighting assumes it too).
     directions : Directions, (n, P) tensor, or list of per-parameter dicts
-    span, resolution
-        The grid, as in :func:`landform.grid_landscape`.
+    span, resolution, span_units
+        The grid, as in :func:`landform.grid_landscape` (``span_units="relative"``: fractions of ``||theta0||``;
+        ``span="auto"``: chosen once from the curvature on all the data). The span is resolved once, before
+        the first shard, so every shard and piece is evaluated on the same grid; the conversion is in
+        ``provenance["geometry"]``.
     shards : int
         K, the number of parts the data is split into (2 <= K <= number of samples).
     rtol : float
         Relative tolerance of the stopping rule; 0 evaluates all the data.
     seed : int
-        Seed of the split.
+        Seed of the split (an integer >= 0).
     out : str, optional
         Directory of the result. Each shard's values are stored under ``out/shards/`` (atomically, chunk by
         chunk); a run started again with the same arguments resumes at the shard it stopped in, and with a
@@ -360,7 +385,7 @@ def progressive_landscape(
     >>> bool(np.allclose(ls.values, full.values, rtol=1e-6))
     True
     """
-    _check_args(objective, shards, rtol, max_shards, min_persistence)
+    _check_args(objective, shards, rtol, max_shards, min_persistence, seed)
     if isinstance(pieces, bool) or not isinstance(pieces, (int, np.integer)) or pieces < 1:
         raise InputError(f"pieces: expected an integer >= 1 (parts per shard for the standard error), got {pieces!r}.")
     if not isinstance(compile, bool):
@@ -372,6 +397,7 @@ def progressive_landscape(
         objective = objective.compiled()
     K = int(shards)
     d = as_directions(objective, directions)
+    span, geometry = resolve_span(objective, d, span, span_units)  # once: every shard on the same grid
     axes = grid_axes(span, resolution, d.n)
     shape = tuple(len(a) for a in axes)
     parts = _split(objective.num_samples, K, int(seed))
@@ -429,7 +455,8 @@ def progressive_landscape(
         stable = _is_stable(stats, float(rtol))
         row = {"shards": s + 1, "data_fraction": float(sizes[: s + 1].sum() / sizes.sum()), "stable": stable}
         if top is not None:
-            row.update({key: top[key] for key in ("smad", "smad_se", "max_stderr_over_range")})
+            row.update({key: top[key] for key in ("smad", "smad_se", "smad_significant", "smad_significant_se",
+                                                  "max_stderr_over_range")})
             row.update({"n_minima": len(top["minima"]), "n_saddles": len(top["saddles"]),
                         "certain_minima": int(sum(c == 1.0 for c in top["minima_certainty"])),
                         "certain_saddles": int(sum(c == 1.0 for c in top["saddles_certainty"]))})
@@ -437,7 +464,8 @@ def progressive_landscape(
         if progress:
             msg = f"progressive: shard {s + 1}/{K} ({100 * row['data_fraction']:.1f} % of the data)"
             if top is not None:
-                msg += (f": SMAD {top['smad']:.4g} +- {top['smad_se']:.2g}, {row['n_minima']} significant minima "
+                msg += (f": SMAD {top['smad']:.4g} +- {top['smad_se']:.2g} (significant "
+                        f"{top['smad_significant']:.4g} +- {top['smad_significant_se']:.2g}), {row['n_minima']} significant minima "
                         f"({row['certain_minima']} certain), {row['n_saddles']} saddles, max stderr "
                         f"{100 * top['max_stderr_over_range']:.2g} % of range" + (" - stable" if stable else ""))
             print(msg, file=sys.stderr)
@@ -449,7 +477,7 @@ def progressive_landscape(
         if out_path is not None or stable or done == limit:
             result = _result(stats, sizes, K, centers, d, axes, history, first_prov, objective, reason if
                              (stable or done == limit) else "running", int(seed), float(rtol), float(min_persistence),
-                             evaluated_points, time.perf_counter() - t0, provenance)
+                             evaluated_points, time.perf_counter() - t0, provenance, geometry)
             if out_path is not None:
                 save_landscape(result, out_path)
         if stable:
@@ -470,7 +498,7 @@ def _t95(dof: int) -> float:
 
 
 def _result(stats, sizes, K, centers, d, axes, history, first_prov, objective, reason, seed, rtol, min_persistence,
-            evaluated_points, elapsed, provenance) -> Landscape:
+            evaluated_points, elapsed, provenance, geometry) -> Landscape:
     k = stats["k"]
     n = sizes[:k]
     used = int(n.sum())
@@ -500,6 +528,7 @@ def _result(stats, sizes, K, centers, d, axes, history, first_prov, objective, r
         "summary": top,
         "history": history,
     }
+    prov["geometry"] = geometry
     prov.update(provenance or {})
     center = float(np.dot(n, centers) / used)
     return Landscape(stats["mean"], axes, d.metadata(), center, prov, stderr=stats["stderr"],

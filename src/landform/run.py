@@ -721,14 +721,9 @@ def analyze(
 
         if world > 1:
             raise InputError("progressive: runs in one process; launch it without torchrun.")
-        from .geometry import resolve_span
-
-        # progressive_landscape takes coefficient spans: convert relative/auto spans here, keep the record
-        grid_kw["span"], geometry = resolve_span(objective, ctx.directions, span, config.span_units)
-        grid_kw["provenance"] = {**grid_kw["provenance"], "geometry": geometry}
         ctx.landscape = progressive_landscape(
             objective, ctx.directions, shards=config.shards, rtol=config.rtol, seed=config.seed,
-            compile=config.compile == "on", **grid_kw,
+            compile=config.compile == "on", span_units=config.span_units, **grid_kw,
         )
     else:
         compile_opt = {"off": False, "on": True, "auto": "auto"}[config.compile]
@@ -755,7 +750,8 @@ def analyze(
             "data_fraction": ctx.landscape.data_fraction,
             "max_stderr": float(np.nanmax(ctx.landscape.stderr)),
             **{k: info.get(k) for k in ("shards", "shards_used", "stopped", "rtol", "t95", "sample_forwards")},
-            **{k: (info.get("summary") or {}).get(k) for k in ("smad", "smad_se")},
+            **{k: (info.get("summary") or {}).get(k)
+               for k in ("smad", "smad_se", "smad_significant", "smad_significant_se")},
         }
         if ctx.landscape.metrics_stderr:  # the per-point metrics' largest standard errors
             sections["progressive"]["metrics_max_stderr"] = {

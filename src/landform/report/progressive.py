@@ -62,6 +62,10 @@ def progressive_section(ls: Landscape) -> str:
     ]
     if top:
         rows.append(("SMAD", f"{top['smad']:.6g} ± {top['smad_se']:.2g} (jackknife)"))
+        if "smad_significant" in top:  # stores written before it existed lack it
+            rows.append(("SMAD of the significant minima",
+                         f"{top['smad_significant']:.6g} ± {top['smad_significant_se']:.2g} (jackknife; the stopping "
+                         "rule reads this one)"))
     table = "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
     items = []
     for kind, key in (("minimum", "minima"), ("saddle", "saddles")):
