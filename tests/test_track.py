@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from landform import StoreError
+from landform import InputError, StoreError
 from landform.metrics.diagrams import bottleneck_distance
 from landform.topology import merge_tree, pairs_from_tree, smad
 from landform.track import track_checkpoints
@@ -213,6 +213,49 @@ def test_cli_track_runs_a_recipe_over_a_glob_and_reports_bad_input(tmp_path, cap
     one = [a if a != "0" or i != base.index("--subsamples") + 1 else "1" for i, a in enumerate(base)]
     assert main([*one, "--checkpoints", str(tmp_path), "--out", str(tmp_path / "r3")]) == 1
     assert "--subsamples" in capsys.readouterr().err
+    ck = ["--checkpoints", str(tmp_path / "ck-*.pt")]
+    assert main([*base, *ck, "--span-units", "relative", "--out", str(tmp_path / "r4")]) == 1
+    assert "--span-units relative: give --span" in capsys.readouterr().err
+    assert main([*base, *ck, "--own-normalization", "numel", "--out", str(tmp_path / "r5")]) == 1
+    assert "--own-normalization: only used with --hessian" in capsys.readouterr().err
+    rc = main([*base, *ck, "--span-units", "relative", "--span", "0.05", "--out", str(tmp_path / "r6"), "--no-report"])
+    assert rc == 0
+    assert json.loads((tmp_path / "r6" / "summary.json").read_text())["geometry"]["span_units"] == "relative"
+
+
+def test_track_in_relative_units_puts_each_edge_at_a_fraction_of_the_norm(trained, tmp_path):
+    # Shared grid: edge at 0.05 x ||theta|| of the last checkpoint (PCA directions are orthonormal); each own grid,
+    # with "numel" directions (every tensor block rescaled to sqrt(numel), so ||d|| = sqrt(P) = sqrt(23)), at 0.05 x
+    # ||theta|| of its own checkpoint. The norms here come from the state dicts, not from landform.
+    from landform import load_landscape
+
+    model, data, folder = trained
+    kw = dict(dims=2, resolution=5, hessian=True, subsample_seeds=(), trace_hvp=0, span=0.05, span_units="relative",
+              own_normalization="numel")  # fmt: skip
+    s = track_checkpoints(model, data, nn.functional.cross_entropy, folder, tmp_path / "run", **kw)
+    trainable = [n for n, p in model.named_parameters()]
+
+    def norm(step):
+        state = torch.load(folder / f"step-{step}.pt", weights_only=True)
+        return float(torch.sqrt(sum((state[n].double() ** 2).sum() for n in trainable)))
+
+    last = norm(40)
+    np.testing.assert_allclose(s["span"], [0.05 * last] * 2, rtol=1e-6)
+    assert s["geometry"]["span_units"] == "relative"
+    for i, r in enumerate(s["rows"]):
+        ck_dir = tmp_path / "run" / "checkpoints" / f"{i:03d}-step-{r['step']}.pt"
+        shared = load_landscape(ck_dir / "shared")
+        assert [a[-1] for a in shared.axes] == pytest.approx([0.05 * last] * 2, rel=1e-6)
+        own = load_landscape(ck_dir / "own")
+        assert [a[-1] for a in own.axes] == pytest.approx([0.05 * norm(r["step"]) / 23**0.5] * 2, rel=1e-5)
+    from pathlib import Path
+
+    from landform.report.track import build_track_report
+
+    page = Path(build_track_report(tmp_path / "run")).read_text()
+    assert "(= 0.05, 0.05 x ||theta|| of the last checkpoint" in page
+    with pytest.raises(InputError, match="span_units='relative' needs a span"):
+        track_checkpoints(model, data, nn.functional.cross_entropy, folder, tmp_path / "r2", span_units="relative")
 
 
 @pytest.mark.parametrize("script", ["training_dynamics.py", "pretraining_dynamics.py"])

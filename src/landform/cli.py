@@ -180,7 +180,21 @@ def _add_track_parser(sub: Any) -> None:
     t.add_argument(
         "--span", type=_floats, default=None, help="half-width per axis (default: 1.1 x the trajectory's extent)"
     )
+    t.add_argument(
+        "--span-units",
+        choices=["absolute", "relative"],
+        default="absolute",
+        help="relative: --span is a fraction of ||theta|| (the shared grid: of the last checkpoint's; each own-Hessian "
+        "grid: of its own checkpoint's)",
+    )
     t.add_argument("--hessian", action="store_true", help="also each checkpoint's own top-Hessian subspace")
+    t.add_argument(
+        "--own-normalization",
+        choices=["none", "layer", "numel", "filter"],
+        default="none",
+        help="--hessian: per-tensor rescaling of the own eigenvectors (numel + --span-units relative: the paper's "
+        "geometry)",
+    )
     t.add_argument("--subsamples", type=int, default=3, help="data subsamples for SMAD's spread (0 skips; default 3)")
     t.add_argument("--data-fraction", type=float, default=0.8, help="fraction of the data per subsample")
     t.add_argument("--trace-hvp", type=int, default=30, help="Hutch++ budget (0 skips trace and lambda_max)")
@@ -204,6 +218,10 @@ def track(args: argparse.Namespace) -> int:
             "--span: track has no automatic span from the curvature (each checkpoint's would differ); give "
             "half-widths (one or one per direction), or leave --span out for 1.1 x the trajectory's extent."
         )
+    if args.own_normalization != "none" and not args.hessian:
+        raise InputError("--own-normalization: only used with --hessian (the own eigenvectors); add --hessian or drop it.")
+    if args.span_units == "relative" and args.span is None:
+        raise InputError("--span-units relative: give --span as a fraction of ||theta|| (for example --span 0.05).")
     rec = load_recipe(args.recipe)
     run_dir = Path(args.out or Path("landform-runs") / f"{rec.name}-track")
     span = None if args.span is None else _per_axis_arg(args.span, args.dims, "span")
@@ -216,8 +234,10 @@ def track(args: argparse.Namespace) -> int:
         dims=args.dims,
         directions=args.directions,
         span=span,
+        span_units=args.span_units,
         resolution=args.resolution,
         hessian=args.hessian,
+        own_normalization=None if args.own_normalization == "none" else args.own_normalization,
         subsample_seeds=tuple(range(args.subsamples)),
         data_fraction=args.data_fraction,
         trace_hvp=args.trace_hvp,

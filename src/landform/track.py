@@ -102,6 +102,8 @@ def track_checkpoints(
     span: float | Sequence[float] | None = None,
     resolution: int = 21,
     hessian: bool = False,
+    span_units: str = "absolute",
+    own_normalization: str | None = None,
     subsample_seeds: Sequence[int] = (0, 1, 2),
     data_fraction: float = 0.8,
     trace_hvp: int = 30,
@@ -129,8 +131,16 @@ def track_checkpoints(
         The shared subspace: trajectory PCA of all checkpoints around the last one (``"filter-pca"``:
         filter-normalised), or directions you give.
     span : float or sequence, optional
-        Half-width per axis of the shared grids. Default: 1.1 times the trajectory's extent along each axis, so
-        every checkpoint's frame shows the whole path.
+        Half-width per axis of the shared grids, in ``span_units``. Default: 1.1 times the trajectory's extent
+        along each axis, so every checkpoint's frame shows the whole path (absolute units only).
+    span_units : {"absolute", "relative"}
+        ``"relative"``: ``span`` is a fraction of a parameter norm (docs/geometry.md). The shared grid is one
+        grid for every frame, so its edge lies at ``span x ||theta||`` of the last checkpoint; each own-Hessian
+        grid's edge at ``span[0] x ||theta||`` of its own checkpoint (the paper's per-checkpoint geometry). The
+        conversions are in ``summary["geometry"]`` and each row's ``own_geometry``.
+    own_normalization : {None, "layer", "numel", "filter"}, optional
+        Per-tensor rescaling of each checkpoint's own Hessian eigenvectors (``"numel"`` with
+        ``span_units="relative"`` is the paper's geometry).
     resolution : int
         Points per axis.
     hessian : bool
@@ -170,6 +180,15 @@ def track_checkpoints(
         raise InputError(f"data_fraction: expected a number in (0, 1], got {data_fraction}.")
     if isinstance(directions, str) and directions not in ("pca", "filter-pca"):
         raise InputError(f"directions: expected 'pca', 'filter-pca' or a Directions, got {directions!r}.")
+    from .geometry import SPAN_UNITS, resolve_span
+
+    if span_units not in SPAN_UNITS:
+        raise InputError(f"span_units: expected 'absolute' or 'relative', got {span_units!r}.")
+    if span_units == "relative" and span is None:
+        raise InputError(
+            "span: span_units='relative' needs a span (a fraction of ||theta||, e.g. 0.05); the default span is "
+            "the trajectory's extent in absolute units."
+        )
     cks = load_checkpoints(checkpoints, model)
     if len(cks) < 2:
         raise InputError(f"checkpoints: tracking needs at least 2 checkpoints, got {len(cks)}.")
@@ -181,6 +200,8 @@ def track_checkpoints(
         "dims": dims,
         "directions": directions if isinstance(directions, str) else f"given:{directions.fingerprint()}",
         "span": span if span is None or isinstance(span, (int, float)) else list(span),
+        "span_units": span_units,
+        "own_normalization": own_normalization,
         "resolution": resolution,
         "hessian": bool(hessian),
         "subsample_seeds": list(seeds),
@@ -233,7 +254,15 @@ def track_checkpoints(
         traj.directions, traj.center_value,
     )
     traj.save(out / "trajectory.npz")
-    spans = _auto_span(traj.coords) if span is None else span
+    geometry = None
+    if span is None:
+        spans = _auto_span(traj.coords)
+    elif span_units == "relative":
+        spans, geometry = resolve_span(final, d, span, "relative")  # one grid for every frame: the last's norm
+        spans = [float(x) for x in spans]
+    else:
+        spans = span
+    own_fraction = float(span[0] if isinstance(span, (list, tuple)) else span) if span_units == "relative" else None
     rows: list[dict[str, Any]] = []
     for i, (ck, name) in enumerate(zip(cks, names, strict=True)):
         ck_dir = out / "checkpoints" / f"{i:03d}-{_slug(name)}"
@@ -267,10 +296,13 @@ def track_checkpoints(
             tr = hessian_trace(obj, n_hvp=max(3, int(trace_hvp)), seed=seed)
             row.update(trace=tr.value, trace_stderr=tr.stderr)
         if hessian:
-            own = hessian_directions(obj, dims, seed=seed, tol=tol)
+            own = hessian_directions(obj, dims, seed=seed, tol=tol, normalization=own_normalization)
             row["lambda_max"] = float(own.eigenvalues[0])
             row["own_eigenvalues"] = [float(x) for x in own.eigenvalues]
-            s_own = float(spans[0] if isinstance(spans, (list, tuple)) else spans)
+            if own_fraction is not None:  # the edge at span x this checkpoint's own ||theta||
+                s_own, row["own_geometry"] = resolve_span(obj, own, own_fraction, "relative")
+            else:
+                s_own = float(spans[0] if isinstance(spans, (list, tuple)) else spans)
             ols = grid_landscape(obj, own, span=s_own, resolution=resolution, out=str(ck_dir / "own"), progress=progress)
             if ols.n_nonfinite == 0:
                 otopo, opairs = _topology(ols.values)
@@ -298,6 +330,8 @@ def track_checkpoints(
         "rows": [{k: v for k, v in r.items() if k != "key"} for r in rows],
         "directions": {k: v for k, v in d.metadata().items()},
         "span": spans,
+        "span_units": span_units,
+        "geometry": geometry,
         "resolution": resolution,
         "settings": settings,
         "trajectory": traj.summary(),

@@ -80,6 +80,17 @@ def checkpoint_viewer_html(landscapes: list[Any], traj: Any, names: list[str], d
     )
 
 
+def _span_text(summary: dict) -> str:
+    """The shared grid's half-widths, and in relative units the fraction of ||theta|| they stand for."""
+    span = summary.get("span")
+    text = ", ".join(f"{x:.4g}" for x in span) if isinstance(span, list) else str(span)
+    geo = summary.get("geometry")
+    if summary.get("span_units") == "relative" and geo:
+        rel = ", ".join(f"{x:.4g}" for x in geo.get("relative_span", []))
+        text += f" (= {rel} x ||theta|| of the last checkpoint, ||theta|| = {geo.get('theta0_norm', float('nan')):.4g})"
+    return text
+
+
 def build_track_report(run_dir: str | Path) -> Path:
     """Write ``run_dir/report.html`` for a folder written by :func:`landform.track.track_checkpoints`.
 
@@ -143,7 +154,7 @@ def build_track_report(run_dir: str | Path) -> Path:
         "<h1>landform track</h1>",
         f"<p class='sub'>{len(rows)} checkpoints; shared directions: {html.escape(str(summary['directions'].get('kind')))}"
         + (f", explained variance {', '.join(f'{x:.3f}' for x in ev)}" if ev else "")
-        + f"; span {html.escape(str(summary.get('span')))}, resolution {summary.get('resolution')}</p>",
+        + f"; span {html.escape(_span_text(summary))}, resolution {summary.get('resolution')}</p>",
         f"<table><tr>{head}</tr>{body}</table>",
         "<h2>Metrics over training</h2>",
     ]
