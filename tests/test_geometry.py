@@ -319,6 +319,23 @@ def test_cli_span_units_normalization_and_auto_span(tmp_path, capsys):
     # bad values are refused with the flag's name
     assert main(["analyze", str(rf), "--rise", "0", "--span", "auto", "--out", str(tmp_path / "x"), *quick]) == 1
     assert "rise" in capsys.readouterr().err
+    # an automatic span is a coefficient span: relative units are refused, not silently dropped
+    bad = ["--span", "auto", "--span-units", "relative", "--out", str(tmp_path / "y")]
+    assert main(["analyze", str(rf), *bad, *quick]) == 1
+    assert "span_units (--span-units): span 'auto'" in capsys.readouterr().err
+    assert not (tmp_path / "y").exists()
+
+
+def test_resolve_span_refuses_relative_units_for_an_automatic_span(mlp_problem):
+    from landform.geometry import auto_span, resolve_span
+
+    obj = Objective(*mlp_problem)
+    d = random_directions(obj, 2, seed=0)
+    for span in ("auto", auto_span(obj, d)):
+        with pytest.raises(InputError, match="span_units: a span chosen from the curvature"):
+            resolve_span(obj, d, span, "relative")
+        with pytest.raises(InputError, match="span_units: a span chosen from the curvature"):
+            grid_landscape(obj, d, span=span, span_units="relative", resolution=3, progress=False)
 
 
 def _flat(model):

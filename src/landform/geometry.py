@@ -261,6 +261,11 @@ def resolve_span(
     n = directions.n
     norms = [float(x) for x in directions.norms]
     t0n = theta0_norm(objective)
+    if (isinstance(span, AutoSpan) or (isinstance(span, str) and span == "auto")) and span_units != "absolute":
+        raise InputError(
+            "span_units: a span chosen from the curvature ('auto' or an AutoSpan) is already a coefficient span; "
+            f"span_units={span_units!r} does not apply to it. Drop span_units, or give the span as a number."
+        )
     auto = None
     if isinstance(span, str):
         if span != "auto":

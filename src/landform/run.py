@@ -219,6 +219,11 @@ class RunConfig:
 
         if self.span_units not in SPAN_UNITS:
             raise InputError(f"span_units: expected 'absolute' or 'relative', got {self.span_units!r}.")
+        if self.span == "auto" and self.span_units != "absolute":
+            raise InputError(
+                f"span_units{_flag('span_units')}: span 'auto' is chosen from the curvature as a coefficient span; "
+                "relative units do not apply to it. Drop the span units, or give the span as a fraction."
+            )
         if self.normalization not in NORMALIZATIONS or self.normalization == "filter":
             raise InputError(
                 f"normalization: expected None, 'layer' or 'numel' (use directions='filter' for Li et al.'s), got "
