@@ -87,6 +87,8 @@ def test_frozen_parameters_stay_fixed(mlp_problem):
         (lambda m, d, f: Objective("not a model", d, f), "torch.nn.Module"),
         (lambda m, d, f: Objective(m, d, f, batch_mode="fast"), "batch_mode"),
         (lambda m, d, f: Objective(m, (d[0][:, :3], d[1]), f), "first batch failed"),
+        (lambda m, d, f: Objective(m, (d[0][:-2], d[1]), f), "targets have 40 rows and the inputs 38"),
+        (lambda m, d, f: Objective(m, ((d[0], d[0][:5]), d[1]), f), "targets have 40 rows and the inputs 5, 40"),
     ],
 )
 def test_bad_input_is_named(mlp_problem, build, match):

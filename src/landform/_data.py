@@ -160,6 +160,24 @@ def slice_rows(x: Any, start: int, stop: int, n: int) -> Any:
     return x
 
 
+def _refuse_mismatched_pair(data: Any) -> None:
+    """A 2-sequence of tensors whose second is a batch of targets is a pair (a list of batches never holds a bare
+    tensor): if it failed :func:`is_single_pair`, its row counts differ; say so rather than call it batches."""
+    if not (isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[1], torch.Tensor)):
+        return
+    inputs, target = data
+    if target.dim() == 0 or not isinstance(inputs, (torch.Tensor, tuple, list, dict)):
+        return
+    leaves = list(inputs.values()) if isinstance(inputs, dict) else inputs if isinstance(inputs, (tuple, list)) else [inputs]
+    rows = sorted({int(v.shape[0]) for v in leaves if isinstance(v, torch.Tensor) and v.dim() > 0})
+    if rows and rows != [int(target.shape[0])]:
+        raise InputError(
+            f"data: an (inputs, targets) pair needs one row per sample in both, but the targets have "
+            f"{int(target.shape[0])} rows and the inputs {', '.join(map(str, rows))}. Pass inputs and targets of "
+            "the same length (or a list of (inputs, targets) batches)."
+        )
+
+
 def iter_batches(data: Any, batch_size: int | None) -> Iterator[Any]:
     if is_single_pair(data):
         n = int(data[1].shape[0])
@@ -172,6 +190,7 @@ def iter_batches(data: Any, batch_size: int | None) -> Iterator[Any]:
         for start in range(0, n, step):
             yield slice_rows(tuple(data), start, start + step, n)
         return
+    _refuse_mismatched_pair(data)
     if isinstance(data, torch.Tensor) or not isinstance(data, Iterable):
         raise InputError(
             f"data: expected a DataLoader, an (inputs, targets) pair of tensors or an iterable of batches, "
