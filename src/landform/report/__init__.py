@@ -346,7 +346,7 @@ def _figures_section(data: ReportData) -> str:
 
 
 def _curvature_section(data: ReportData) -> str:
-    from ..curvature_run import curvature_section
+    from .curvature import curvature_section
 
     return curvature_section(data)
 
