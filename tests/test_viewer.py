@@ -407,6 +407,17 @@ def test_out_of_sight_views_are_drawn_on_scroll_slider_or_idle(tmp_path, browser
     tr = [t for t in _traces(page, "basin_barcode") if t["name"] == "min 1"]
     assert len(tr) == 1
     ctx.close()
+    # printing draws every view still waiting (the browser fires beforeprint before it lays the page out)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx.add_init_script("window.requestIdleCallback = function () { return 0; };")
+    page = ctx.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.resolve().as_uri(), wait_until="load", timeout=120_000)
+    page.wait_for_timeout(1000)
+    assert page.evaluate(drawn, lazy) == [False] * 4
+    page.evaluate("() => window.dispatchEvent(new Event('beforeprint'))")
+    assert page.evaluate(drawn, lazy) == [True] * 4
+    ctx.close()
     assert errors == [], errors
     # unhindered: the slices are drawn before the load event, the rest after it without scrolling
     with page_of(browser, path) as page:

@@ -259,6 +259,8 @@ VIEWER_JS = r"""
     if (document.readyState === "complete") startIdle();
     else if (QUEUE.length === 1) window.addEventListener("load", startIdle);
   }
+  /* printing (or saving as PDF) shows every view: draw the ones still waiting first */
+  window.addEventListener("beforeprint", function () { QUEUE.forEach(function (it) { draw(it.el); }); });
   function figure(id) {
     var el = document.getElementById(id), fig = JSON.parse(document.getElementById(id + "-fig").textContent);
     var cfg = fig.config || { displaylogo: false, responsive: true };
