@@ -39,20 +39,7 @@ from _common import machine, median  # noqa: E402
 
 from landform import Objective, grid_landscape, progressive_landscape, random_directions  # noqa: E402
 from landform.progressive import _matched, significant_topology  # noqa: E402
-
-
-def _fit(model: nn.Module, inputs: tuple, y: torch.Tensor, loss_fn, epochs: int, batch: int, seed: int) -> None:
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        model.train()
-        perm = torch.randperm(len(y), generator=gen)
-        for s in range(0, len(y), batch):
-            idx = perm[s : s + batch]
-            opt.zero_grad()
-            loss_fn(model(*(t[idx] for t in inputs)), y[idx]).backward()
-            opt.step()
-    model.eval()
+from landform.recipes.training import fit  # noqa: E402
 
 
 def mnist_problem(epochs: int, hidden: int, seed: int = 0):
@@ -62,7 +49,7 @@ def mnist_problem(epochs: int, hidden: int, seed: int = 0):
     (xtr, ytr), (xte, yte) = load_mnist(seed=seed)
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, 10))
-    _fit(model, (xtr,), ytr, nn.functional.cross_entropy, epochs, 64, seed)
+    fit(model, xtr, ytr, epochs=epochs, batch_size=64, lr=2e-3, seed=seed)
     x, y = torch.cat([xtr, xte]), torch.cat([ytr, yte])
     obj = Objective(model, (x, y), nn.functional.cross_entropy, batch_size=1000)
     return obj, f"MNIST {len(y):,} images, MLP 784-{hidden}-10 ({obj.num_params:,} parameters)"
@@ -81,7 +68,8 @@ def qm9_problem(n_molecules: int, epochs: int, hidden: int, interactions: int, s
     torch.manual_seed(seed)
     model = PaddedMolecules(schnet(hidden=hidden, interactions=interactions), shift=shift, scale=scale)
     loss = scaled_l1(scale)
-    _fit(model, (z[:n_train], pos[:n_train]), y[:n_train].float(), loss, epochs, 32, seed)
+    fit(model, (z[:n_train], pos[:n_train]), y[:n_train].float(), loss_fn=loss, epochs=epochs, batch_size=32, lr=2e-3,
+        seed=seed)
     obj = Objective(model, molecule_batches(((z, pos), y.float()), 100), loss)
     return obj, f"QM9 {n_molecules:,} molecules, SchNet hidden {hidden} x {interactions} ({obj.num_params:,} parameters)"
 

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from landform.metrics import taxonomy
+from landform.recipes.training import fit
 
 
 def digits(n_train: int, seed: int = 0):
@@ -39,16 +40,7 @@ def train(width: int, batch_size: int, seed: int, data, epochs: int, lr: float) 
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(64, width), nn.ReLU(), nn.Linear(width, 10))
     X, y = data
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        perm = torch.randperm(len(y), generator=gen)
-        for s in range(0, len(y), batch_size):
-            b = perm[s : s + batch_size]
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(X[b]), y[b]).backward()
-            opt.step()
-    return model.eval()
+    return fit(model, X, y, epochs=epochs, batch_size=batch_size, optimizer="sgd", lr=lr, momentum=0.9, seed=seed)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from landform.recipes.digits import DigitsCNN, load_digits_tensors
+from landform.recipes.training import fit
 from landform.report.track import build_track_report
 from landform.track import track_checkpoints
 
@@ -41,22 +42,15 @@ def train_with_checkpoints(seed: int, epochs: list[int], folder: Path, lr: float
     (xtr, ytr), (xte, yte) = load_digits_tensors(seed=seed)
     xtr, ytr = xtr[:n_train], ytr[:n_train]
     model = DigitsCNN()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    gen = torch.Generator().manual_seed(seed)
     folder.mkdir(parents=True, exist_ok=True)
     if 0 in epochs:
         torch.save(copy.deepcopy(model.state_dict()), folder / "epoch-0.pt")
-    for ep in range(1, max(epochs) + 1):
-        model.train()
-        perm = torch.randperm(len(ytr), generator=gen)
-        for i in range(0, len(ytr), batch_size):
-            idx = perm[i : i + batch_size]
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(xtr[idx]), ytr[idx]).backward()
-            opt.step()
+
+    def save(ep: int, m: nn.Module) -> None:
         if ep in epochs:
-            torch.save(copy.deepcopy(model.state_dict()), folder / f"epoch-{ep}.pt")
-    model.eval()
+            torch.save(copy.deepcopy(m.state_dict()), folder / f"epoch-{ep}.pt")
+
+    fit(model, xtr, ytr, epochs=max(epochs), batch_size=batch_size, lr=lr, seed=seed, on_epoch=save)
     with torch.no_grad():
         acc = float((model(xte).argmax(1) == yte).float().mean())
     return DigitsCNN(), (xtr, ytr), acc

@@ -62,18 +62,11 @@ def fit_classifier(
     weight_decay: float = 0.0,
     seed: int = 0,
 ) -> nn.Module:
-    """Adam on cross-entropy, shuffled by a generator seeded with ``seed``; returns the model in eval mode."""
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        model.train()
-        perm = torch.randperm(len(y), generator=gen)
-        for i in range(0, len(y), batch_size):
-            idx = perm[i : i + batch_size]
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-    return model.eval()
+    """Adam on cross-entropy, shuffled by a generator seeded with ``seed``; returns the model in eval mode
+    (:func:`landform.recipes.training.fit`)."""
+    from .training import fit
+
+    return fit(model, x, y, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed)
 
 
 def train_digits_cnn(
