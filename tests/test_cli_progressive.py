@@ -55,6 +55,31 @@ def test_estimate_of_a_progressive_run_bounds_the_grid(tmp_path, recipe_file, ca
     assert "<=" not in grid and "progressive" not in grid
 
 
+def test_estimate_of_two_shards_is_the_full_grid(recipe_file, capsys):
+    # The rule never stops before 3 shards, so with 2 the earliest stop is both shards, not "3/2" of the grid.
+    args = ["analyze", str(recipe_file), "--resolution", "7", "--estimate", "--quiet", "--directions", "random"]
+    assert main([*args, "--progressive", "--shards", "2"]) == 0
+    grid = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("grid"))
+    assert "2/2 of this at the earliest stop" in grid and "3/2" not in grid
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--shards", "1"], "shards (--shards): expected an integer >= 2"),
+        (["--rtol", "nan"], "rtol (--rtol): expected a finite number >= 0"),
+        (["--rtol", "-0.1"], "rtol (--rtol): expected a finite number >= 0"),
+    ],
+)
+def test_bad_shards_or_rtol_are_refused_before_any_stage(tmp_path, recipe_file, capsys, extra, message):
+    # Refused by RunConfig.validate, before the directions stage runs (and writes directions.npz).
+    out = tmp_path / "run"
+    args = ["analyze", str(recipe_file), "--resolution", "5", "--progressive", *extra, "--out", str(out), "--quiet"]
+    assert main(args) == 1
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

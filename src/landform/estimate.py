@@ -147,7 +147,7 @@ def stage_counts(
     losses and ``steps`` gradients and losses. Eigenvalue map (``eigenvalue_map`` points per axis, 0: none):
     one Lanczos run of at most ``min(P, 60)`` HVPs per map point and eigenvalue (an upper bound; each run also
     spends a residual check or a few). Progressive grid (``progressive_shards`` K > 0): all K shards at most (an
-    upper bound, the same sample-forwards as the full grid), 3/K of them at the earliest stop.
+    upper bound, the same sample-forwards as the full grid), min(3, K)/K of them at the earliest stop.
 
     Examples
     --------
@@ -165,8 +165,8 @@ def stage_counts(
                   note="Lanczos budget" if hess else "random: no passes"),
         StageCost("grid", points + 1, 0, 0, upper_bound=bool(progressive_shards),
                   note=f"{points:,} points + centre"
-                  + (f"; progressive over {progressive_shards} shards: 3/{progressive_shards} of this at the earliest "
-                     "stop" if progressive_shards else "")),
+                  + (f"; progressive over {progressive_shards} shards: {min(3, progressive_shards)}/{progressive_shards} "
+                     "of this at the earliest stop" if progressive_shards else "")),
         StageCost("trace", 0, 0, min(max(3, trace_hvp), num_params) if trace_hvp else 0),
         StageCost("density", 0, 0, density_probes * min(density_steps, num_params) if density_probes else 0),
     ]
@@ -290,7 +290,7 @@ def estimate_run(
         if s.name == "report":
             secs = _report_seconds(shape)
         if s.name == "grid" and progressive_shards:
-            note += f" ({_fmt_s(secs * 3 / progressive_shards)})"
+            note += f" ({_fmt_s(secs * min(3, progressive_shards) / progressive_shards)})"  # never before 3 shards
         timed.append(StageCost(s.name, s.forwards, s.gradients, s.hvps, s.upper_bound, secs, note))
     P = objective.num_params
     elem = objective.theta0.element_size()

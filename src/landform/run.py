@@ -188,6 +188,10 @@ class RunConfig:
         count("density_probes", 0)
         count("density_steps", 1)
         count("seed", 0)
+        count("shards", 2)  # refused here, not after the recipe and the directions stage
+        r = self.rtol
+        if isinstance(r, bool) or not isinstance(r, (int, float, np.integer, np.floating)) or not np.isfinite(r) or r < 0:
+            raise InputError(f"rtol{_flag('rtol')}: expected a finite number >= 0 (0 means all the data), got {r!r}.")
         count("eigenvalue_map", 0)
         if self.eigenvalue_map == 1:
             raise InputError(
