@@ -288,3 +288,25 @@ def test_case_study_scripts_run_at_tiny_size(tmp_path, script):
         assert r["own_smad"] == smad(load_landscape(folder / "own").values)
         assert len(s["smad_subsamples"]) == 2  # --tiny keeps the subsample spread, on its 2 seeds
         assert r["smad_std"] == pytest.approx(np.std(s["smad_subsamples"], ddof=1), abs=1e-15)
+
+
+def test_a_run_folder_written_before_span_units_existed_resumes(trained, tmp_path):
+    # Folders written before span_units / own_normalization were settings (the session-4 runs) hold a key hashed
+    # without them; at their defaults the run is the same, so it resumes (directions.npz kept); the same span in
+    # relative units is another run and is refused.
+    import hashlib
+
+    model, data, folder = trained
+    kw = dict(dims=2, resolution=5, subsample_seeds=(), trace_hvp=0, span=0.05)
+    run = tmp_path / "run"
+    track_checkpoints(model, data, nn.functional.cross_entropy, folder, run, **kw)
+    manifest = json.loads((run / "track.json").read_text())
+    old = {k: v for k, v in manifest["settings"].items() if k not in ("span_units", "own_normalization")}
+    fps = [c["fingerprint"] for c in manifest["checkpoints"]]
+    manifest.update(settings=old, key=hashlib.sha256(json.dumps([old, fps], sort_keys=True).encode()).hexdigest())
+    (run / "track.json").write_text(json.dumps(manifest))
+    stamp = (run / "directions.npz").stat().st_mtime_ns
+    s = track_checkpoints(model, data, nn.functional.cross_entropy, folder, run, **kw)
+    assert s["span_units"] == "absolute" and (run / "directions.npz").stat().st_mtime_ns == stamp
+    with pytest.raises(StoreError, match="other checkpoints, data or settings"):
+        track_checkpoints(model, data, nn.functional.cross_entropy, folder, run, span_units="relative", **kw)

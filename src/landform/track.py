@@ -211,6 +211,10 @@ def track_checkpoints(
         "tol": tol,
         **{k: v for k, v in objective_fingerprint(final).items() if k in ("data", "loss", "model")},
     }
+    # at their defaults these two are left out of the key, so a run folder written before they existed resumes
+    for name, default in (("span_units", "absolute"), ("own_normalization", None)):
+        if settings[name] == default:
+            del settings[name]
     ck_fps = [c.fingerprint() for c in cks]
     key = hashlib.sha256(json.dumps([settings, ck_fps], sort_keys=True).encode()).hexdigest()
     manifest = out / "track.json"
