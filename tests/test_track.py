@@ -310,3 +310,22 @@ def test_a_run_folder_written_before_span_units_existed_resumes(trained, tmp_pat
     assert s["span_units"] == "absolute" and (run / "directions.npz").stat().st_mtime_ns == stamp
     with pytest.raises(StoreError, match="other checkpoints, data or settings"):
         track_checkpoints(model, data, nn.functional.cross_entropy, folder, run, span_units="relative", **kw)
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        (dict(span=[(-0.05, 0.1), 0.05], span_units="relative"), r"span: with hessian=True or span_units='relative'"),
+        (dict(span=[(-0.5, 1.0), 0.5], hessian=True), r"span: with hessian=True or span_units='relative'"),
+        (dict(span=0.05, hessian=True, own_normalization="bogus"), "own_normalization: expected None"),
+        (dict(span=0.05, own_normalization="numel"), "own_normalization: only used with hessian=True"),
+    ],
+)
+def test_track_refuses_spans_and_normalizations_it_cannot_use(trained, tmp_path, kw, message):
+    # (lo, hi) spans reached float() (a TypeError after the shared stage); own_normalization was checked only at
+    # the first own-Hessian grid, or silently ignored without hessian=True. Refused before anything is written.
+    model, data, folder = trained
+    with pytest.raises(InputError, match=message):
+        track_checkpoints(model, data, nn.functional.cross_entropy, folder, tmp_path / "r", dims=2, resolution=5,
+                          subsample_seeds=(), trace_hvp=0, **kw)
+    assert not (tmp_path / "r").exists()

@@ -189,6 +189,18 @@ def track_checkpoints(
             "span: span_units='relative' needs a span (a fraction of ||theta||, e.g. 0.05); the default span is "
             "the trajectory's extent in absolute units."
         )
+    per = [] if span is None or isinstance(span, (int, float, np.integer, np.floating)) else list(span)
+    if (hessian or span_units == "relative") and any(isinstance(s, (tuple, list, np.ndarray)) for s in per):
+        raise InputError(
+            f"span: with hessian=True or span_units='relative' track takes half-widths (one number, or one per "
+            f"direction), got {span!r}; (lo, hi) pairs are for absolute shared grids only."
+        )
+    from .directions import NORMALIZATIONS
+
+    if own_normalization not in NORMALIZATIONS:
+        raise InputError(f"own_normalization: expected None, 'layer', 'numel' or 'filter', got {own_normalization!r}.")
+    if own_normalization is not None and not hessian:
+        raise InputError("own_normalization: only used with hessian=True (the own eigenvectors); drop it or add it.")
     cks = load_checkpoints(checkpoints, model)
     if len(cks) < 2:
         raise InputError(f"checkpoints: tracking needs at least 2 checkpoints, got {len(cks)}.")
