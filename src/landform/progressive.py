@@ -40,11 +40,11 @@ from .store import META, atomic_write_json, save_landscape
 __all__ = ["progressive_landscape", "significant_topology", "SignificantTopology", "SMAD_FLOOR"]
 
 STATE = "progressive.json"
-#: SMAD values below this count as zero in the stopping rule. One extra minimum at the significance threshold (2 %
-#: of the range deep) whose basin holds a tenth of the grid gives SMAD (0.02 x 0.1) / 2 = 1e-3; a smaller SMAD comes
-#: from minima below the threshold or with tiny basins (noise minima: on a single-basin SchNet landscape, SMAD
-#: 1.6e-4 +- 3e-5 between shards), and asking for 5 % of it asks for the noise. With rtol 0.05 the floor demands a
-#: SMAD jackknife error <= 5e-5, far below any SMAD difference the docs or the paper read.
+#: SMAD values below this count as zero in the stopping rule. A nonzero significant SMAD is at least
+#: min_persistence / (number of significant minima) (each one's saddle lies >= 2 % of the range above it and their
+#: basins cover the grid: 0.01 for two), so the floor binds only when one minimum is significant (or more than 20
+#: are): then the significant SMAD is 0 and a noise-level value (the full SMAD of a single-basin SchNet landscape:
+#: 1.6e-4 +- 3e-5 between shards) is not asked to be known to 5 %.
 SMAD_FLOOR = 1e-3
 
 
@@ -69,6 +69,11 @@ class SignificantTopology:
         cancelled and their basins joined to their elders' (:func:`landform.topology.merge_tree.simplify`).
         0 when one minimum is significant. The stopping rule uses it: the full SMAD jumps whenever a noise
         minimum appears or vanishes between shards.
+    all_minima : tuple of int
+        Flat indices of every minimum of the merge tree (significant or not).
+    persistence : tuple of float
+        Their persistence over (max - min), aligned with ``all_minima`` (inf for the global minimum). The
+        stopping rule reads it to find minima whose significance is still uncertain.
     """
 
     smad: float
@@ -76,6 +81,8 @@ class SignificantTopology:
     saddles: tuple[int, ...]
     value_range: float
     smad_significant: float = 0.0
+    all_minima: tuple[int, ...] = ()
+    persistence: tuple[float, ...] = ()
 
 
 def significant_topology(values: np.ndarray, *, min_persistence: float = 0.02) -> SignificantTopology:
@@ -106,7 +113,34 @@ def significant_topology(values: np.ndarray, *, min_persistence: float = 0.02) -
     from .topology import smad
 
     sig = float(smad(simplify(tree, min_persistence * R))) if R > 0 and len(minima) > 1 else 0.0
-    return SignificantTopology(float(smad(tree)), minima, saddles, R, sig)
+    rel = pers / R if R > 0 else np.where(np.isinf(pers), np.inf, 0.0)
+    return SignificantTopology(float(smad(tree)), minima, saddles, R, sig, tuple(int(m) for m in tree.minima),
+                               tuple(float(p) for p in rel))
+
+
+def _borderline(top: SignificantTopology, reps: list[SignificantTopology], shape: tuple[int, ...],
+                min_persistence: float, fpc: float) -> list[int]:
+    """Minima of ``top`` (all of them, not only the significant ones) whose relative persistence lies within t95
+    (k - 1 degrees of freedom) jackknife standard errors of the threshold ``min_persistence`` (persistences capped at twice the threshold):
+    their significance is not known yet. In each leave-one-shard-out landscape a minimum's persistence is that of
+    the most persistent minimum within one grid step (0 when there is none)."""
+    k = len(reps)
+    t = _t95(k - 1)  # the jackknife SE has k - 1 degrees of freedom (4.3 at 3 shards)
+    out = []
+    for m, p in zip(top.all_minima, top.persistence, strict=True):
+        if not math.isfinite(p):
+            continue  # the global minimum is always significant
+        rp = []
+        for r in reps:
+            near = _matched(tuple(r.all_minima), (m,), shape)
+            rp.append(max((q for q, ok in zip(r.persistence, near, strict=True) if ok), default=0.0))
+        # capped at twice the threshold: only whether it crosses the threshold matters (a replicate's global
+        # minimum has infinite persistence; two wells of near-equal depth may swap which one is global)
+        x = np.minimum(np.array(rp), 2 * min_persistence)
+        se = math.sqrt((k - 1) / k * float(((x - x.mean()) ** 2).sum())) * fpc
+        if abs(min(p, 2 * min_persistence) - min_persistence) < t * se:
+            out.append(int(m))
+    return out
 
 
 def _matched(a: tuple[int, ...], b: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
@@ -188,6 +222,8 @@ def _round_stats(
         "saddles_certainty": [float(c) for c in sad_cert],
         "jackknife_minima_counts": [min(counts_min), max(counts_min)],
         "jackknife_saddle_counts": [min(counts_sad), max(counts_sad)],
+        # minima within t95 jackknife SEs of the significance threshold: the rule waits for them
+        "borderline_minima": _borderline(top, reps, shape, min_persistence, fpc),
         "value_range": R,
         "max_stderr_over_range": float(stderr.max() / R) if R > 0 else float("inf"),
     }
@@ -204,6 +240,7 @@ def _is_stable(stats: dict[str, Any], rtol: float) -> bool:
         and all(c == 1.0 for c in top["minima_certainty"] + top["saddles_certainty"])
         and top["jackknife_minima_counts"] == [n_min, n_min]
         and top["jackknife_saddle_counts"] == [n_sad, n_sad]
+        and not top["borderline_minima"]
     )
 
 
@@ -309,7 +346,9 @@ def progressive_landscape(
     The run stops after shard ``k >= 3`` when the summary is stable within ``rtol``: the jackknife standard
     error of the significant SMAD (:class:`SignificantTopology`: the SMAD with the minima below
     ``min_persistence`` cancelled) is at most ``rtol * max(its value, SMAD_FLOOR)``, every significant minimum and saddle is found
-    (within one grid step) in every leave-one-shard-out landscape, and none has more or fewer of them. (The
+    (within one grid step) in every leave-one-shard-out landscape, none has more or fewer of them, and no minimum's
+    persistence lies within t95 (k - 1 degrees of freedom) jackknife standard errors of the threshold (its
+    significance not yet known). (The
     values' own precision is ``stderr``; it does not enter the rule, which is about the topology.) Otherwise it
     goes on until all shards are done, which gives the full-data landscape (to float rounding) with zero
     standard error.
@@ -458,6 +497,7 @@ def progressive_landscape(
             row.update({key: top[key] for key in ("smad", "smad_se", "smad_significant", "smad_significant_se",
                                                   "max_stderr_over_range")})
             row.update({"n_minima": len(top["minima"]), "n_saddles": len(top["saddles"]),
+                        "n_borderline": len(top["borderline_minima"]),
                         "certain_minima": int(sum(c == 1.0 for c in top["minima_certainty"])),
                         "certain_saddles": int(sum(c == 1.0 for c in top["saddles_certainty"]))})
         history.append(row)
