@@ -506,7 +506,9 @@ def progressive_landscape(
             if top is not None:
                 msg += (f": SMAD {top['smad']:.4g} +- {top['smad_se']:.2g} (significant "
                         f"{top['smad_significant']:.4g} +- {top['smad_significant_se']:.2g}), {row['n_minima']} significant minima "
-                        f"({row['certain_minima']} certain), {row['n_saddles']} saddles, max stderr "
+                        f"({row['certain_minima']} certain"
+                        + (f", {row['n_borderline']} minima at the threshold" if row["n_borderline"] else "")
+                        + f"), {row['n_saddles']} saddles, max stderr "
                         f"{100 * top['max_stderr_over_range']:.2g} % of range" + (" - stable" if stable else ""))
             print(msg, file=sys.stderr)
         done = s + 1
