@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -90,6 +91,14 @@ def main() -> None:
         if cache_path.exists():  # another run may have added entries meanwhile: keep them
             cache = {**json.loads(cache_path.read_text()), **cache}
         cache_path.write_text(json.dumps(cache, indent=1))
+    def sd(a: np.ndarray) -> float:
+        return float(a.std(ddof=1)) if len(a) > 1 else float("nan")
+
+    groups: dict[str, list[list]] = {}  # runs that differ only by a training seed (name ending in -sN)
+    for r in rows:
+        m = re.match(r"(.*)-s\d+$", r[0])
+        if m:
+            groups.setdefault(m.group(1), []).append(r)
     head = ["run", "grid", "span", "normalisation", "landform SMAD", "minima", "landscaper 1.3.1 SMAD", "its minima"]
     out = [[*r[:4], f"{r[4]:.4g}", str(r[5]), f"{cache[r[6]]['smad']:.4g}", str(cache[r[6]]["n_minima"])] for r in rows]
     if args.markdown:
@@ -102,6 +111,16 @@ def main() -> None:
         print("  ".join(h.ljust(w[i]) for i, h in enumerate(head)))
         for r in out:
             print("  ".join(c.ljust(w[i]) for i, c in enumerate(r)))
+    if groups:
+        print()
+        print("| runs (training seeds) | landform SMAD mean ± sd | single-basin runs | landscaper 1.3.1 SMAD mean ± sd "
+              "| its range over the seeds |")
+        print("|---|---|---|---|---|")
+        for g, rs in groups.items():
+            ours = np.array([r[4] for r in rs])
+            theirs = np.array([cache[r[6]]["smad"] for r in rs])
+            print(f"| {g} ({len(rs)}) | {ours.mean():.4g} ± {sd(ours):.2g} | {sum(r[5] == 1 for r in rs)} of {len(rs)} "
+                  f"| {theirs.mean():.4g} ± {sd(theirs):.2g} | {theirs.min():.4g} - {theirs.max():.4g} |")
 
 
 if __name__ == "__main__":
