@@ -94,9 +94,9 @@ def main() -> None:
     def sd(a: np.ndarray) -> float:
         return float(a.std(ddof=1)) if len(a) > 1 else float("nan")
 
-    groups: dict[str, list[list]] = {}  # runs that differ only by a training seed (name ending in -sN)
+    groups: dict[str, list[list]] = {}  # runs that differ only by a training seed (name ending in -sN or -seedN)
     for r in rows:
-        m = re.match(r"(.*)-s\d+$", r[0])
+        m = re.match(r"(.*)-s(?:eed)?\d+$", r[0])
         if m:
             groups.setdefault(m.group(1), []).append(r)
     head = ["run", "grid", "span", "normalisation", "landform SMAD", "minima", "landscaper 1.3.1 SMAD", "its minima"]
