@@ -335,14 +335,17 @@ def _figures_section(data: ReportData) -> str:
     figs = _figures(data)
     if not figs:
         return ""
-    parts = ["<h2>Figures</h2><div class='grid'>"]
-    for fid, caption, png in figs:
-        parts.append(
-            f"<figure class='static' id='fig-{fid}'><img alt='{html.escape(fid)}' src='data:image/png;base64,{png}'>"
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        )
-    parts.append("</div>")
-    return "".join(parts)
+    return "<h2>Figures</h2>" + _figure_grid(figs)
+
+
+def _figure_grid(figs: list[tuple[str, str, str]]) -> str:
+    """A grid of static figures, each ``(id, caption, base64 PNG)``."""
+    cells = "".join(
+        f"<figure class='static' id='fig-{fid}'><img alt='{html.escape(fid)}' src='data:image/png;base64,{png}'>"
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        for fid, caption, png in figs
+    )
+    return f"<div class='grid'>{cells}</div>"
 
 
 def _curvature_section(data: ReportData) -> str:

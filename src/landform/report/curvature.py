@@ -70,7 +70,7 @@ def curvature_section(data: Any) -> str:
 
     from ..plot import plot_contour, plot_layer_curvature
     from ..results import Landscape, atomic_write_bytes
-    from . import _png
+    from . import _figure_grid, _png
 
     extras = data.result.extras or {}
     ls = data.landscape
@@ -134,11 +134,4 @@ def curvature_section(data: Any) -> str:
         )
     if not parts and not figs:
         return ""
-    out = ["<h2>Curvature and metrics</h2>", *parts, "<div class='grid'>"]
-    for fid, caption, png in figs:
-        out.append(
-            f"<figure class='static' id='fig-{fid}'><img alt='{html.escape(fid)}' src='data:image/png;base64,{png}'>"
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        )
-    out.append("</div>")
-    return "".join(out)
+    return "<h2>Curvature and metrics</h2>" + "".join(parts) + _figure_grid(figs)
