@@ -7,6 +7,8 @@ which refines around saddles and shallow minima instead of relying on a coarse g
     python examples/dimension_sweep.py [--span 1.0] [--adaptive]
     python examples/dimension_sweep.py --tiny --adaptive   # the smoke test's size (seconds)
     python examples/dimension_sweep.py --geometry paper --span 0.05   # fractions of ||theta0||, sqrt(numel) directions
+
+Writes sweep.json (the table) and each grid landscape under <out>/dims<n>/ (for benchmarks/smad_side_by_side.py).
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ def main() -> None:
                   f"{a['converged']}")  # fmt: skip
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    for row, ls in zip(sweep.rows, sweep.landscapes, strict=True):
+        ls.save(out / f"dims{row['dims']}")  # for benchmarks/smad_side_by_side.py
     (out / "sweep.json").write_text(
         json.dumps({"rows": sweep.rows, "eigenvalues": sweep.eigenvalues, "adaptive": adaptive}, indent=1)
     )

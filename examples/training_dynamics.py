@@ -10,6 +10,12 @@ rank correlation of each metric with the epoch).
 
     python examples/training_dynamics.py [--seeds 0 1 2] [--epochs 0 1 2 4 8 15] [--resolution 11]
     python examples/training_dynamics.py --tiny   # the smoke test's size: 1 seed, epochs 0 1 2 on 256 images (seconds)
+    python examples/training_dynamics.py --geometry paper --span 0.5   # the paper's MultiBERT geometry (11 x 11)
+
+``--geometry paper``: every grid in landscaper 1.3.1's geometry (docs/geometry.md): ``--span`` is its distance, a
+fraction of ||theta|| (the shared plane's edge at the last checkpoint's norm, each own-Hessian plane's at its own
+checkpoint's), over ``--resolution`` steps, each checkpoint's Hessian eigenvectors rescaled per tensor to
+sqrt(numel).
 """
 
 from __future__ import annotations
@@ -62,6 +68,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, nargs="+", default=[0, 1, 2, 4, 8, 15])
     ap.add_argument("--resolution", type=int, default=11)
+    ap.add_argument("--geometry", choices=["unit", "paper"], default="unit",
+                    help="unit: absolute distances along unit directions; paper: landscaper 1.3.1's geometry (--span "
+                    "is its distance, a fraction of ||theta||, directions rescaled per tensor to sqrt(numel))")
+    ap.add_argument("--span", type=float, default=None,
+                    help="unit: half-width in parameter space (default: 1.1 x the trajectory's extent); paper: the "
+                    "distance (default 0.5, the paper's MultiBERT setting)")
     ap.add_argument("--subsamples", type=int, default=3, help="data subsamples (80%%) for SMAD's spread; 0 skips")
     ap.add_argument("--n-hvp", type=int, default=20, help="Hutch++ budget of the trace")
     ap.add_argument("--tol", type=float, default=1e-3, help="relative residual of the Hessian eigenpairs")
@@ -72,6 +84,13 @@ def main() -> None:
     if args.tiny:
         args.seeds, args.epochs, args.n_train, args.resolution = [0], [0, 1, 2], 256, 3
         args.subsamples, args.n_hvp, args.tol = 2, 3, 1e-1
+    geometry: dict = {"span": args.span}
+    if args.geometry == "paper":
+        from landform import landscaper_span
+
+        distance = 0.5 if args.span is None else args.span
+        geometry = {"span": landscaper_span(distance, args.resolution), "span_units": "relative",
+                    "own_normalization": "numel"}  # fmt: skip
     out = Path(args.out)
     table = []
     t0 = time.perf_counter()
@@ -87,6 +106,7 @@ def main() -> None:
             run / "track",
             dims=2,
             resolution=args.resolution,
+            **geometry,
             hessian=True,
             subsample_seeds=tuple(range(args.subsamples)),
             trace_hvp=args.n_hvp,

@@ -65,3 +65,12 @@ def test_dimension_sweep_rows_are_runs_on_the_top_directions(wavy, tmp_path):
     row = sweep.rows[0]
     assert (row["smad"], row["n_minima"], row["persistence_range"]) == (one.smad, one.n_minima, one.persistence_range)
     assert row["n_minima"] > 1
+    # each row's grid comes back with the sweep, and saved and reloaded it gives that row's numbers
+    from landform import load_landscape
+    from landform._chain import grid_topology
+
+    assert [ls.values.ndim for ls in sweep.landscapes] == [1, 2]
+    for r, ls in zip(sweep.rows, sweep.landscapes, strict=True):
+        ls.save(tmp_path / f"dims{r['dims']}")
+        back = grid_topology(load_landscape(tmp_path / f"dims{r['dims']}").values)
+        assert (back.smad, back.tree.n_minima) == (r["smad"], r["n_minima"])

@@ -15,7 +15,7 @@ import torch
 from .directions import Directions, as_directions
 from .errors import InputError
 from .objective import Objective
-from .results import ScatteredLandscape
+from .results import Landscape, ScatteredLandscape
 
 __all__ = [
     "sample_points",
@@ -254,10 +254,12 @@ def adaptive_landscape(
 
 @dataclass(frozen=True)
 class DimensionSweep:
-    """SMAD, minima and persistence for the top-2, 3, ... Hessian directions of one model."""
+    """SMAD, minima and persistence for the top-2, 3, ... Hessian directions of one model; ``landscapes``
+    holds the grid of each row (same order), to save (``Landscape.save``) or to analyse again."""
 
     rows: tuple[dict[str, Any], ...]
     eigenvalues: tuple[float, ...]
+    landscapes: tuple[Landscape, ...] = ()
 
     def table(self) -> str:
         head = f"{'dims':>4} {'grid':>14} {'SMAD':>12} {'minima':>7} {'significant':>11} {'pairs':>6} {'pers. range':>12}"
@@ -307,7 +309,7 @@ def dimension_sweep(
     d = as_directions(objective, directions)
     if d.n < max(dims):
         raise InputError(f"directions: {d.n} given, the sweep needs {max(dims)}.")
-    rows = []
+    rows, grids = [], []
     for n in dims:
         r = res.get(n, 7)
         sub = Directions(d.vectors[:n], d.kind, d.normalization, d.seed,
@@ -315,6 +317,7 @@ def dimension_sweep(
         sp = span if isinstance(span, str) or np.ndim(span) == 0 else list(span)[:n]
         ls = grid_landscape(objective, sub, span=sp, span_units=span_units, resolution=r, progress=False)
         topo = grid_topology(ls.values)
+        grids.append(ls)
         rows.append(
             {
                 "dims": n,
@@ -328,4 +331,4 @@ def dimension_sweep(
             }
         )
     ev = tuple(float(x) for x in d.eigenvalues) if d.eigenvalues is not None else ()
-    return DimensionSweep(tuple(rows), ev)
+    return DimensionSweep(tuple(rows), ev, tuple(grids))
