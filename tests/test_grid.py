@@ -82,6 +82,8 @@ def test_even_resolution_warns_centre_missing(mlp_problem):
         ({"resolution": 1}, "resolution >= 2"),
         ({"resolution": [5, 5, 5]}, "one entry per direction"),
         ({"span": float("nan")}, "finite"),
+        ({"span": 1e308}, "overflows float64"),  # finite, but hi - lo is not: the grid would be NaN
+        ({"span": [(-1e308, 1e308), 1.0]}, "overflows float64"),
     ],
 )
 def test_bad_grid_arguments(mlp_problem, kwargs, match):

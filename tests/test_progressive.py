@@ -173,7 +173,10 @@ def test_resume_by_shard_and_saved_stderr(tmp_path):
     shard_files = [tmp_path / "p" / "shards" / f"s{i:04d}" / "p000" / "values.npy" for i in range(2)]
     before = [(f.stat().st_ino, f.stat().st_mtime_ns) for f in shard_files]
     assert not (tmp_path / "p" / "shards" / "s0002").exists()
+    assert part.provenance["timings"]["points_evaluated"] == 2 * 8 * 25  # 2 shards of 8 pieces (the default), 5 x 5
     full = progressive_landscape(obj, d, **kw)
+    # this call evaluated shards 3 to 6 only: the 2 read back are not counted again
+    assert full.provenance["timings"]["points_evaluated"] == 4 * 8 * 25
     # shards 1 and 2 were read back, not recomputed (atomic writes would have replaced the files)
     assert [(f.stat().st_ino, f.stat().st_mtime_ns) for f in shard_files] == before
     assert (tmp_path / "p" / "shards" / "s0005" / "p000" / "values.npy").exists()

@@ -75,7 +75,13 @@ def grid_axes(span: Any, resolution: Any, n: int) -> tuple[np.ndarray, ...]:
             if not math.isfinite(s) or s <= 0:
                 raise InputError(f"span: axis {i} has {s}; expected a finite number > 0 (the half-width).")
             lo, hi = -s, s
-        ax = np.linspace(lo, hi, int(r))
+        with np.errstate(over="ignore", invalid="ignore"):
+            ax = np.linspace(lo, hi, int(r))
+        if not np.all(np.isfinite(ax)):  # hi - lo overflows float64 (e.g. span=1e308)
+            raise InputError(
+                f"span: axis {i} runs from {lo:g} to {hi:g}, a width that overflows float64, so its grid points are "
+                "not numbers; pass a smaller span."
+            )
         # Snap the grid point that should be the centre to exactly 0.0.
         pos = -lo / (hi - lo) * (int(r) - 1)
         k = round(pos)

@@ -313,6 +313,16 @@ def _open_state(out: Path, template: Landscape, state: dict[str, Any]) -> None:
     atomic_write_json(out / STATE, state)
 
 
+def _piece_finished(path: Path) -> bool:
+    """True when ``path`` holds a complete grid store (written by an earlier call)."""
+    from .results import META, read_landscape_meta
+
+    try:
+        return (path / META).exists() and bool(read_landscape_meta(path).get("complete"))
+    except StoreError:
+        return False
+
+
 def progressive_landscape(
     objective: Objective,
     directions: Any,
@@ -471,18 +481,20 @@ def progressive_landscape(
         vals, mets, cen = [], [], []
         for j, idx in enumerate(piece_idx[s]):
             sub = objective.select(idx)
+            piece = None if out_path is None else out_path / "shards" / f"s{s:04d}" / f"p{j:03d}"
+            # a piece finished by an earlier call is read back with that call's timings: its points are not this call's
+            finished = piece is not None and _piece_finished(piece)
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="grid_landscape:")  # warned once below, for the estimate
                 ls = grid_landscape(
                     sub, d, span=span, resolution=resolution, progress=progress and j == 0,
-                    chunk_points=chunk_points,
-                    out=None if out_path is None else str(out_path / "shards" / f"s{s:04d}" / f"p{j:03d}"),
-                    metrics=metrics or None,
-                )
+                    chunk_points=chunk_points, out=None if piece is None else str(piece), metrics=metrics or None,
+                )  # fmt: skip
             vals.append(ls.values)
             mets.append(ls.metrics)
             cen.append(ls.center_value)
-            evaluated_points += int(ls.provenance.get("timings", {}).get("points_evaluated", 0))
+            if not finished:
+                evaluated_points += int(ls.provenance.get("timings", {}).get("points_evaluated", 0))
             first_prov = first_prov or dict(ls.provenance)
         psz = np.array([i.size for i in piece_idx[s]], dtype=np.float64)
         piece_values.append(vals)
