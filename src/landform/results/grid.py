@@ -172,22 +172,7 @@ def _load_metrics(
 
 def assemble_metric_chunks(path: Path, meta: dict[str, Any], m: int) -> np.ndarray:
     """(m, *shape) metric values of an unfinished grid store's chunks (NaN where missing)."""
-    path = Path(path)
-    shape = tuple(int(s) for s in meta["shape"])
-    chunk_points = int(meta["chunk_points"])
-    flat = np.full((int(np.prod(shape)), m), np.nan)
-    for i in sorted(done_chunks(path)):
-        lo, hi = _chunk_range(shape, chunk_points, i)
-        try:
-            arr = np.load(path / "chunks" / f"m{i:08d}.npy", allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise StoreError(
-                f"{path}: metrics of chunk {i} are missing or corrupt ({exc}); delete c{i:08d}.npy to recompute "
-                "that chunk."
-            ) from exc
-        if arr.shape != (hi - lo, m):
-            raise StoreError(f"{path}: metrics of chunk {i} have shape {arr.shape}, expected {(hi - lo, m)}.")
-        flat[lo:hi] = arr
+    flat, _, shape = _read_chunks(Path(path), meta, "m", m)
     return np.moveaxis(flat, 1, 0).reshape(m, *shape)
 
 
@@ -206,25 +191,34 @@ def done_chunks(path: Path) -> set[int]:
 
 def assemble_chunks(path: Path, meta: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Values (NaN where missing) and the evaluated mask of an unfinished grid store."""
-    path = Path(path)
+    flat, ev, shape = _read_chunks(Path(path), meta, "c", None)
+    return flat.reshape(shape), ev.reshape(shape)
+
+
+def _read_chunks(
+    path: Path, meta: dict[str, Any], prefix: str, m: int | None
+) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    """The chunk files ``<prefix><i>.npy`` of a grid store laid end to end: flat (points,) values (``m`` None)
+    or (points, m) metrics, NaN where no chunk is done; the evaluated mask; the grid's shape."""
     shape = tuple(int(s) for s in meta["shape"])
     chunk_points = int(meta["chunk_points"])
     total = int(np.prod(shape))
-    flat = np.full(total, np.nan)
+    flat = np.full((total,) if m is None else (total, m), np.nan)
     ev = np.zeros(total, dtype=bool)
+    what = "chunk" if m is None else "the metrics of chunk"
     for i in sorted(done_chunks(path)):
         lo, hi = _chunk_range(shape, chunk_points, i)
+        fix = f"delete chunks/c{i:08d}.npy to recompute that chunk"
         try:
-            arr = np.load(path / "chunks" / f"c{i:08d}.npy", allow_pickle=False)
+            arr = np.load(path / "chunks" / f"{prefix}{i:08d}.npy", allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise StoreError(
-                f"{path}: chunk {i} is corrupt ({exc}); delete that file to recompute it."
-            ) from exc
-        if arr.shape != (hi - lo,):
-            raise StoreError(f"{path}: chunk {i} has {arr.shape[0]} values, expected {hi - lo}; delete it.")
+            raise StoreError(f"{path}: {what} {i} is missing or corrupt ({exc}); {fix}.") from exc
+        want = (hi - lo,) if m is None else (hi - lo, m)
+        if arr.shape != want:
+            raise StoreError(f"{path}: {what} {i} has shape {arr.shape}, expected {want}; {fix}.")
         flat[lo:hi] = arr
         ev[lo:hi] = True
-    return flat.reshape(shape), ev.reshape(shape)
+    return flat, ev, shape
 
 
 def load_landscape(path: str | os.PathLike) -> Landscape | ScatteredLandscape:
