@@ -49,7 +49,7 @@ def span_text(ls) -> str:
     if geo["span_units"] == "relative":
         return f"{rel:.4g} x ‖θ₀‖"
     a = geo["absolute_span"][0]
-    return f"{a[1] if isinstance(a, list) else a:.3g} (= {rel:.3g} x ||θ0||)"
+    return f"{a[1] if isinstance(a, list) else a:.3g} (= {rel:.3g} x ‖θ₀‖)"
 
 
 def main() -> None:
