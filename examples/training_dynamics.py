@@ -64,7 +64,7 @@ def train_with_checkpoints(seed: int, epochs: list[int], folder: Path, lr: float
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="examples-runs/training_dynamics")
+    ap.add_argument("--out", default=None, help="default: examples-runs/training_dynamics (with --geometry paper: examples-runs/training_dynamics-paper)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, nargs="+", default=[0, 1, 2, 4, 8, 15])
     ap.add_argument("--resolution", type=int, default=11)
@@ -81,6 +81,8 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds): seed 0, epochs 0 1 2, 256 images, "
                     "3 x 3 grids, 2 subsamples, a 3-HVP trace, loose eigenvector tolerance")
     args = ap.parse_args()
+    if args.out is None:  # the paper-geometry runs do not meet the unit ones in one folder
+        args.out = "examples-runs/training_dynamics" + ("-paper" if args.geometry == "paper" else "")
     if args.tiny:
         args.seeds, args.epochs, args.n_train, args.resolution = [0], [0, 1, 2], 256, 3
         args.subsamples, args.n_hvp, args.tol = 2, 3, 1e-1

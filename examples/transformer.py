@@ -27,7 +27,7 @@ from recipes.minilm import train_minilm  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="examples-runs/transformer")
+    ap.add_argument("--out", default=None, help="default: examples-runs/transformer (with --geometry paper: examples-runs/transformer-paper)")
     ap.add_argument("--per-class", type=int, default=48, help="training sentences per topic (5 topics)")
     ap.add_argument("--test-per-class", type=int, default=24)
     ap.add_argument("--max-length", type=int, default=32, help="tokens per sentence")
@@ -44,6 +44,8 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds): the encoder's first layer with the "
                     "embeddings of the tokens used, 4+2 sentences per topic, 3 x 3 grid, the first run's report only")
     args = ap.parse_args()
+    if args.out is None:  # the paper-geometry runs do not meet the unit ones in one folder
+        args.out = "examples-runs/transformer" + ("-paper" if args.geometry == "paper" else "")
     if args.tiny:
         args.per_class, args.test_per_class, args.max_length, args.resolution = 4, 2, 12, 3
         args.n_hvp, args.finetune_epochs, args.tol, args.seeds = 6, 1, 1e-1, 0

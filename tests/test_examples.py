@@ -116,6 +116,12 @@ def test_example_runs(tmp_path, script, args, runs):
         assert len(ev) == 5 and ev == sorted(ev, reverse=True)
         for r in rows:
             assert r["n_pairs"] == r["n_minima"] - 1 and r["n_significant"] <= r["n_minima"]
+            # the grid saved for the SMAD side by side is that row's grid
+            from landform import load_landscape
+            from landform.topology import merge_tree, smad
+
+            saved = load_landscape(out / f"dims{r['dims']}").values
+            assert "x".join(map(str, saved.shape)) == r["grid"] and smad(merge_tree(saved)) == r["smad"]
         for a in sweep["adaptive"]:  # the budget: 64 Sobol points, then 32 per refinement round
             assert a["points"] == 64 + 32 * a["rounds"] and a["rounds"] <= 2
             assert a["grid_significant"] == next(r["n_significant"] for r in rows if r["dims"] == a["dims"])
