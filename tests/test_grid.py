@@ -88,6 +88,7 @@ def test_even_resolution_warns_centre_missing(mlp_problem):
         ({"span": float("nan")}, "finite"),
         ({"span": 1e308}, "overflows float64"),  # finite, but hi - lo is not: the grid would be NaN
         ({"span": [(-1e308, 1e308), 1.0]}, "overflows float64"),
+        ({"span": [1.0, (1e16, 1e16 + 4)]}, "axis 1 .* 5 distinct"),  # float64 steps of 2 there: points would repeat
         # not numbers, or beyond float64: an InputError naming the span, not a TypeError/ValueError/OverflowError
         ({"span": 10**400}, "span: axis 0"),
         ({"span": [(-(10**400), 1.0), 1.0]}, "span: axis 0"),

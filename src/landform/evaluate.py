@@ -77,6 +77,11 @@ def grid_axes(span: Any, resolution: Any, n: int) -> tuple[np.ndarray, ...]:
                 f"span: axis {i} runs from {lo:g} to {hi:g}, a width that overflows float64, so its grid points are "
                 "not numbers; pass a smaller span."
             )
+        if np.any(np.diff(ax) <= 0):  # float64 cannot tell the points apart (a tiny width, or far from 0)
+            raise InputError(
+                f"span: axis {i} from {lo!r} to {hi!r} does not hold {int(r)} distinct float64 points (some would "
+                "coincide); widen the span, move it nearer 0, or lower the resolution."
+            )
         # Snap the grid point that should be the centre to exactly 0.0.
         pos = -lo / (hi - lo) * (int(r) - 1)
         k = round(pos)
