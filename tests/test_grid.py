@@ -97,6 +97,8 @@ def test_even_resolution_warns_centre_missing(mlp_problem):
         ({"span": ["1.0", 1.0]}, "span: axis 0"),  # was read as 1.0 by the span conversion
         ({"span": [1.0, ("a", 1.0)], "span_units": "relative"}, "span: axis 1"),
         ({"span": 10**400, "span_units": "relative"}, "span: axis 0"),
+        # finite as given, infinite times ||theta0|| (1.75 here): named as the relative span it is, not as "inf"
+        ({"span": [1.0, 1.5e308], "span_units": "relative"}, r"axis 1 has 1.5e\+308 \(relative\)"),
     ],
 )
 def test_bad_grid_arguments(mlp_problem, kwargs, match):

@@ -227,6 +227,10 @@ def span_number(x: Any, i: int, given: Any) -> float:
         raise bad from exc
 
 
+def _finite(span: Any) -> bool:
+    return all(math.isfinite(x) for x in (span if isinstance(span, tuple) else (span,)))
+
+
 def _scale_span(s: Any, f: float, i: int) -> Any:
     if isinstance(s, (tuple, list, np.ndarray)):
         if len(s) != 2:
@@ -307,6 +311,13 @@ def resolve_span(
                     "span_units='absolute'."
                 )
             coeff = [_scale_span(s, t0n / norms[i], i) for i, s in enumerate(per)]
+            for i, (s, c) in enumerate(zip(per, coeff, strict=True)):
+                # finite as given, not once converted (a span non-finite as given is refused by grid_axes)
+                if _finite(_scale_span(s, 1.0, i)) and not _finite(c):
+                    raise InputError(
+                        f"span: axis {i} has {s!r} (relative); times ||theta0|| / ||d_{i}|| ({t0n:g} / {norms[i]:g}) "
+                        "that is beyond float64's range. Pass a smaller relative span."
+                    )
         else:
             coeff = [_scale_span(s, 1.0, i) for i, s in enumerate(per)]
         units = span_units
