@@ -10,7 +10,8 @@ rank correlation of each metric with the epoch).
 
     python examples/training_dynamics.py [--seeds 0 1 2] [--epochs 0 1 2 4 8 15] [--resolution 11]
     python examples/training_dynamics.py --tiny   # the smoke test's size: 1 seed, epochs 0 1 2 on 256 images (seconds)
-    python examples/training_dynamics.py --geometry paper --span 0.5   # the paper's MultiBERT geometry (11 x 11)
+    python examples/training_dynamics.py --geometry paper --span 0.5   # the paper's MultiBERT geometry (11 x 11),
+                                                                        # in examples-runs/training_dynamics-paper
 
 ``--geometry paper``: landscaper 1.3.1's geometry (docs/geometry.md): ``--span`` is its distance D, a fraction of
 ||theta||, over ``--resolution`` steps (every grid's edge at ``landscaper_span(D, resolution)`` x ||theta||: the
@@ -64,7 +65,9 @@ def train_with_checkpoints(seed: int, epochs: list[int], folder: Path, lr: float
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="examples-runs/training_dynamics")
+    ap.add_argument("--out", default=None,
+                    help="default examples-runs/training_dynamics, or examples-runs/training_dynamics-paper with "
+                    "--geometry paper (a track folder of other settings is refused)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, nargs="+", default=[0, 1, 2, 4, 8, 15])
     ap.add_argument("--resolution", type=int, default=11)
@@ -91,7 +94,7 @@ def main() -> None:
         distance = 0.5 if args.span is None else args.span
         geometry = {"span": landscaper_span(distance, args.resolution), "span_units": "relative",
                     "own_normalization": "numel"}  # fmt: skip
-    out = Path(args.out)
+    out = Path(args.out or "examples-runs/training_dynamics" + ("-paper" if args.geometry == "paper" else ""))
     table = []
     t0 = time.perf_counter()
     for seed in args.seeds:
