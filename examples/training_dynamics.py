@@ -10,12 +10,13 @@ rank correlation of each metric with the epoch).
 
     python examples/training_dynamics.py [--seeds 0 1 2] [--epochs 0 1 2 4 8 15] [--resolution 11]
     python examples/training_dynamics.py --tiny   # the smoke test's size: 1 seed, epochs 0 1 2 on 256 images (seconds)
-    python examples/training_dynamics.py --geometry paper --span 0.5   # the paper's MultiBERT geometry (11 x 11)
+    python examples/training_dynamics.py --geometry paper --span 0.5   # the paper's MultiBERT geometry (11 x 11),
+                                                                        # in examples-runs/training_dynamics-paper
 
-``--geometry paper``: every grid in landscaper 1.3.1's geometry (docs/geometry.md): ``--span`` is its distance, a
-fraction of ||theta|| (the shared plane's edge at the last checkpoint's norm, each own-Hessian plane's at its own
-checkpoint's), over ``--resolution`` steps, each checkpoint's Hessian eigenvectors rescaled per tensor to
-sqrt(numel).
+``--geometry paper``: landscaper 1.3.1's geometry (docs/geometry.md): ``--span`` is its distance D, a fraction of
+||theta||, over ``--resolution`` steps (every grid's edge at ``landscaper_span(D, resolution)`` x ||theta||: the
+shared plane's at the last checkpoint's norm, each own-Hessian plane's at its own checkpoint's), each checkpoint's
+Hessian eigenvectors rescaled per tensor to sqrt(numel) (the shared trajectory-PCA directions stay unit vectors).
 """
 
 from __future__ import annotations

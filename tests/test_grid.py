@@ -65,6 +65,10 @@ def test_grid_axes_snaps_centre_and_handles_ranges():
     ax = grid_axes([(-0.3, 0.9), 1.0], [5, 4], 2)
     assert ax[0][1] == 0.0 and len(ax[1]) == 4
     assert ax[0][0] == -0.3 and ax[0][-1] == 0.9 and not np.any(ax[1] == 0.0)
+    # an integer too large for float64 is bad input, named, not an OverflowError from float()
+    for span in (10**400, [(0, 10**400)]):
+        with pytest.raises(InputError, match="span: axis 0 .*float64"):
+            grid_axes(span, 3, 1)
 
 
 def test_even_resolution_warns_centre_missing(mlp_problem):
@@ -84,6 +88,17 @@ def test_even_resolution_warns_centre_missing(mlp_problem):
         ({"span": float("nan")}, "finite"),
         ({"span": 1e308}, "overflows float64"),  # finite, but hi - lo is not: the grid would be NaN
         ({"span": [(-1e308, 1e308), 1.0]}, "overflows float64"),
+        ({"span": [1.0, (1e16, 1e16 + 4)]}, "axis 1 .* 5 distinct"),  # float64 steps of 2 there: points would repeat
+        # not numbers, or beyond float64: an InputError naming the span, not a TypeError/ValueError/OverflowError
+        ({"span": 10**400}, "span: axis 0"),
+        ({"span": [(-(10**400), 1.0), 1.0]}, "span: axis 0"),
+        ({"span": [1.0, None]}, "span: axis 1"),
+        ({"span": [1.0, ("a", 1.0)]}, "span: axis 1"),
+        ({"span": ["1.0", 1.0]}, "span: axis 0"),  # was read as 1.0 by the span conversion
+        ({"span": [1.0, ("a", 1.0)], "span_units": "relative"}, "span: axis 1"),
+        ({"span": 10**400, "span_units": "relative"}, "span: axis 0"),
+        # finite as given, infinite times ||theta0|| (1.75 here): named as the relative span it is, not as "inf"
+        ({"span": [1.0, 1.5e308], "span_units": "relative"}, r"axis 1 has 1.5e\+308 \(relative\)"),
     ],
 )
 def test_bad_grid_arguments(mlp_problem, kwargs, match):

@@ -97,6 +97,48 @@ def test_interrupted_run_resumes_to_identical_values(tmp_path, cnn_problem):
     np.testing.assert_array_equal(again.values, clean.values)
 
 
+def test_damaged_chunks_of_an_unfinished_store_name_the_file_to_delete(tmp_path, mlp_problem, monkeypatch):
+    """A truncated or wrong-shaped value or metrics chunk is a StoreError that names chunks/c<i>.npy; deleting
+    that file, as it says, recomputes the chunk and gives the uninterrupted landscape."""
+    from landform.pointmetrics import accuracy
+    from landform.store import GridStore
+
+    obj = Objective(*mlp_problem)
+    d = random_directions(obj, 2, seed=0)
+    kw = dict(span=1.0, resolution=5, chunk_points=5, progress=False, metrics={"acc": accuracy})
+    clean = grid_landscape(obj, d, **kw)
+    write, left = GridStore.write_chunk, [3]
+
+    def interrupted(self, *a, **k):
+        left[0] -= 1
+        if left[0] < 0:
+            raise KeyboardInterrupt
+        return write(self, *a, **k)
+
+    monkeypatch.setattr(GridStore, "write_chunk", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        grid_landscape(obj, d, out=str(tmp_path / "s"), **kw)
+    monkeypatch.setattr(GridStore, "write_chunk", write)
+    chunks = tmp_path / "s" / "chunks"
+    assert sorted(p.name for p in chunks.iterdir()) == [f"{c}{i:08d}.npy" for c in "cm" for i in range(3)]
+    m1 = (chunks / "m00000001.npy").read_bytes()
+    (chunks / "m00000001.npy").write_bytes(m1[: len(m1) // 2])  # truncated
+    with pytest.raises(StoreError, match=r"metrics of chunk 1 are missing or corrupt .*delete chunks/c00000001\.npy"):
+        grid_landscape(obj, d, out=str(tmp_path / "s"), **kw)
+    np.save(chunks / "m00000001.npy", np.zeros((5, 2)))  # one column too many
+    with pytest.raises(StoreError, match=r"metrics of chunk 1 have shape \(5, 2\), expected \(5, 1\); delete chunks/c0+1"):
+        load_landscape(tmp_path / "s")
+    np.save(chunks / "c00000002.npy", np.zeros(4))  # a value short
+    (chunks / "c00000001.npy").unlink()
+    with pytest.raises(StoreError, match=r"chunk 2 has shape \(4,\), expected \(5,\); delete chunks/c00000002\.npy"):
+        grid_landscape(obj, d, out=str(tmp_path / "s"), **kw)
+    (chunks / "c00000002.npy").unlink()
+    resumed = grid_landscape(obj, d, out=str(tmp_path / "s"), **kw)
+    assert resumed.provenance["timings"]["points_evaluated"] == 25 - 5  # chunk 0 was kept
+    np.testing.assert_allclose(resumed.values, clean.values, rtol=1e-6)
+    np.testing.assert_array_equal(resumed.metrics["acc"], clean.metrics["acc"])
+
+
 def test_foreign_and_corrupt_stores_are_refused(tmp_path, mlp_problem):
     obj = Objective(*mlp_problem)
     grid_landscape(obj, random_directions(obj, 1, seed=0), resolution=3, out=str(tmp_path / "a"), progress=False)

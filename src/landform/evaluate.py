@@ -19,7 +19,7 @@ from ._validation import per_axis
 from .directions import as_directions
 from .errors import InputError
 from .fingerprint import fingerprint
-from .geometry import resolve_span
+from .geometry import resolve_span, span_number
 from .landscape import Landscape
 from .objective import Objective
 from .store import GridStore, load_landscape
@@ -62,16 +62,11 @@ def grid_axes(span: Any, resolution: Any, n: int) -> tuple[np.ndarray, ...]:
         if isinstance(s, (tuple, list, np.ndarray)):
             if len(s) != 2:
                 raise InputError(f"span: axis {i} has {s!r}; expected a number or a (lo, hi) pair.")
-            try:
-                lo, hi = float(s[0]), float(s[1])
-            except (TypeError, ValueError) as exc:
-                raise InputError(f"span: axis {i} has {s!r}; expected a (lo, hi) pair of numbers.") from exc
+            lo, hi = span_number(s[0], i, s), span_number(s[1], i, s)
             if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
                 raise InputError(f"span: axis {i} has (lo, hi) = ({lo}, {hi}); expected finite lo < hi.")
         else:
-            if isinstance(s, (bool, str, bytes)) or not isinstance(s, (int, float, np.number)):
-                raise InputError(f"span: axis {i} has {s!r}; expected a number (the half-width) or a (lo, hi) pair.")
-            s = float(s)
+            s = span_number(s, i, s)
             if not math.isfinite(s) or s <= 0:
                 raise InputError(f"span: axis {i} has {s}; expected a finite number > 0 (the half-width).")
             lo, hi = -s, s
@@ -81,6 +76,11 @@ def grid_axes(span: Any, resolution: Any, n: int) -> tuple[np.ndarray, ...]:
             raise InputError(
                 f"span: axis {i} runs from {lo:g} to {hi:g}, a width that overflows float64, so its grid points are "
                 "not numbers; pass a smaller span."
+            )
+        if np.any(np.diff(ax) <= 0):  # float64 cannot tell the points apart (a tiny width, or far from 0)
+            raise InputError(
+                f"span: axis {i} from {lo!r} to {hi!r} does not hold {int(r)} distinct float64 points (some would "
+                "coincide); widen the span, move it nearer 0, or lower the resolution."
             )
         # Snap the grid point that should be the centre to exactly 0.0.
         pos = -lo / (hi - lo) * (int(r) - 1)

@@ -213,12 +213,30 @@ def auto_span(objective: Objective, directions: Any, *, rise: float = 1.0, mode:
     )
 
 
-def _scale_span(s: Any, f: float) -> Any:
+def span_number(x: Any, i: int, given: Any) -> float:
+    """``x`` (a half-width or one end of axis ``i``'s span ``given``) as a float, or an InputError naming the axis."""
+    bad = InputError(f"span: axis {i} has {given!r}; expected a number (the half-width) or a (lo, hi) pair of numbers.")
+    if isinstance(x, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
+        raise bad
+    try:
+        return float(x)
+    except OverflowError as exc:  # a Python int beyond float64
+        raise InputError(f"span: axis {i} has a number beyond float64's range ({str(x)[:8]}..., {len(str(x))} "
+                         "digits); pass a smaller span.") from exc
+    except (TypeError, ValueError) as exc:
+        raise bad from exc
+
+
+def _finite(span: Any) -> bool:
+    return all(math.isfinite(x) for x in (span if isinstance(span, tuple) else (span,)))
+
+
+def _scale_span(s: Any, f: float, i: int) -> Any:
     if isinstance(s, (tuple, list, np.ndarray)):
         if len(s) != 2:
-            raise InputError(f"span: expected a number or a (lo, hi) pair per axis, got {s!r}.")
-        return (float(s[0]) * f, float(s[1]) * f)
-    return float(s) * f
+            raise InputError(f"span: axis {i} has {s!r}; expected a number or a (lo, hi) pair.")
+        return (span_number(s[0], i, s) * f, span_number(s[1], i, s) * f)
+    return span_number(s, i, s) * f
 
 
 def resolve_span(
@@ -292,9 +310,16 @@ def resolve_span(
                     "span_units: 'relative' spans are fractions of ||theta0||, which is 0 for this model; use "
                     "span_units='absolute'."
                 )
-            coeff = [_scale_span(s, t0n / norms[i]) for i, s in enumerate(per)]
+            coeff = [_scale_span(s, t0n / norms[i], i) for i, s in enumerate(per)]
+            for i, (s, c) in enumerate(zip(per, coeff, strict=True)):
+                # finite as given, not once converted (a span non-finite as given is refused by grid_axes)
+                if _finite(_scale_span(s, 1.0, i)) and not _finite(c):
+                    raise InputError(
+                        f"span: axis {i} has {s!r} (relative); times ||theta0|| / ||d_{i}|| ({t0n:g} / {norms[i]:g}) "
+                        "that is beyond float64's range. Pass a smaller relative span."
+                    )
         else:
-            coeff = [_scale_span(s, 1.0) for s in per]
+            coeff = [_scale_span(s, 1.0, i) for i, s in enumerate(per)]
         units = span_units
 
     def rel(s: Any, i: int) -> Any:

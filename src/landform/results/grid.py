@@ -205,17 +205,17 @@ def _read_chunks(
     total = int(np.prod(shape))
     flat = np.full((total,) if m is None else (total, m), np.nan)
     ev = np.zeros(total, dtype=bool)
-    what = "chunk" if m is None else "the metrics of chunk"
+    what, is_, has = ("chunk", "is", "has") if m is None else ("the metrics of chunk", "are", "have")
     for i in sorted(done_chunks(path)):
         lo, hi = _chunk_range(shape, chunk_points, i)
         fix = f"delete chunks/c{i:08d}.npy to recompute that chunk"
         try:
             arr = np.load(path / "chunks" / f"{prefix}{i:08d}.npy", allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise StoreError(f"{path}: {what} {i} is missing or corrupt ({exc}); {fix}.") from exc
+            raise StoreError(f"{path}: {what} {i} {is_} missing or corrupt ({exc}); {fix}.") from exc
         want = (hi - lo,) if m is None else (hi - lo, m)
         if arr.shape != want:
-            raise StoreError(f"{path}: {what} {i} has shape {arr.shape}, expected {want}; {fix}.")
+            raise StoreError(f"{path}: {what} {i} {has} shape {arr.shape}, expected {want}; {fix}.")
         flat[lo:hi] = arr
         ev[lo:hi] = True
     return flat, ev, shape
