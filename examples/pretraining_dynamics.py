@@ -189,6 +189,8 @@ def main() -> None:
             tol=args.tol, log=lambda m: print(m, flush=True),
         )  # fmt: skip
         build_track_report(run / "track")
+        print(f"seed {seed}: shared plane's half-widths {', '.join(f'{x:.4g}' for x in s['span'])} (own Hessian planes: "
+              "the first)", flush=True)  # fmt: skip
         for r in s["rows"]:
             table.append({"seed": seed, **{k: r.get(k) for k in ("step", "loss", "smad", "smad_std", "own_smad",
                                                                   "trace", "trace_stderr", "lambda_max")}})  # fmt: skip

@@ -118,6 +118,9 @@ def main() -> None:
             log=lambda m: print(m, flush=True),
         )
         build_track_report(run / "track")
+        own = "the first" if args.geometry == "unit" else f"edges at {geometry['span']:.4g} of each checkpoint's ||theta||"
+        print(f"seed {seed}: shared plane's half-widths {', '.join(f'{x:.4g}' for x in s['span'])} (own Hessian planes: "
+              f"{own})", flush=True)  # fmt: skip
         for r in s["rows"]:
             table.append({"seed": seed, "test_accuracy_final": acc, **{k: r.get(k) for k in (
                 "step", "loss", "smad", "smad_std", "own_smad", "n_minima", "trace", "trace_stderr", "lambda_max",
