@@ -18,6 +18,7 @@ import json
 import re
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,9 @@ def main() -> None:
     ap.add_argument("runs", nargs="+", help="run folders, or folders that contain them")
     ap.add_argument("--cache", default="examples-runs/landscaper-smad-cache.json")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    ap.add_argument("--timeout", type=float, default=3600,
+                    help="seconds landscaper may spend on one array (its empty-region graph grows fast with the "
+                    "points of a 4-D or 5-D grid); an array over it is reported as not computed")
     args = ap.parse_args()
     if reference_python() is None:
         raise SystemExit(f"landscaper 1.3.1 is needed: {SETUP_HINT}")
@@ -71,26 +75,39 @@ def main() -> None:
             continue
         key = hashlib.sha256(np.ascontiguousarray(ls.values).tobytes()).hexdigest()
         tree = merge_tree(ls.values)
-        name = str(st.parent.relative_to(root) if st.is_relative_to(root) else st.parent)
+        run = st.parent if st.name == "landscape" else st  # a run folder's store, or a landscape saved on its own
+        name = str(run.relative_to(root) if run.is_relative_to(root) else run)
         norm = ls.directions.get("normalization")
         rows.append([name, "x".join(map(str, ls.shape)), span_text(ls), str(norm), smad(tree), tree.n_minima, key])
         if key not in cache:
             todo.append(key)
             arrays[key] = ls.values
+    skipped: dict[str, str] = {}
     if todo:
+        import subprocess
+
         tmp = Path(tempfile.mkdtemp(prefix="landform-smad-"))
-        files = []
-        for k in todo:
+        print(f"landscaper 1.3.1: {len(todo)} arrays not in the cache, computing one at a time (at most "
+              f"{args.timeout:g} s each)...", file=sys.stderr, flush=True)  # fmt: skip
+        for n, k in enumerate(todo, 1):
             np.save(tmp / f"{k}.npy", arrays[k])
-            files.append(str(tmp / f"{k}.npy"))
-        print(f"landscaper 1.3.1: {len(files)} arrays not in the cache, computing...", file=sys.stderr, flush=True)
-        res = run_reference({"task": "smad_many", "values_files": files}, timeout=7200)["results"]
-        for k, r in zip(todo, res, strict=True):
-            cache[k] = r
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        if cache_path.exists():  # another run may have added entries meanwhile: keep them
-            cache = {**json.loads(cache_path.read_text()), **cache}
-        cache_path.write_text(json.dumps(cache, indent=1))
+            t0 = time.perf_counter()
+            try:
+                res = run_reference({"task": "smad_many", "values_files": [str(tmp / f"{k}.npy")]}, timeout=args.timeout)
+            except subprocess.TimeoutExpired:
+                skipped[k] = f"not computed: over {args.timeout:g} s"
+                print(f"  [{n}/{len(todo)}] {arrays[k].shape}: stopped after {args.timeout:g} s", file=sys.stderr, flush=True)
+                continue
+            print(f"  [{n}/{len(todo)}] {arrays[k].shape}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+            # written after every array, so an interrupted run keeps what it computed; another run may have
+            # added entries meanwhile: keep them
+            disk = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+            cache = {**disk, **cache, k: res["results"][0]}
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp_cache = cache_path.with_suffix(".tmp")
+            tmp_cache.write_text(json.dumps(cache, indent=1))
+            tmp_cache.replace(cache_path)
+
     def sd(a: np.ndarray) -> float:
         return float(a.std(ddof=1)) if len(a) > 1 else float("nan")
 
@@ -100,7 +117,8 @@ def main() -> None:
         if m:
             groups.setdefault(m.group(1), []).append(r)
     head = ["run", "grid", "span", "normalisation", "landform SMAD", "minima", "landscaper 1.3.1 SMAD", "its minima"]
-    out = [[*r[:4], f"{r[4]:.4g}", str(r[5]), f"{cache[r[6]]['smad']:.4g}", str(cache[r[6]]["n_minima"])] for r in rows]
+    out = [[*r[:4], f"{r[4]:.4g}", str(r[5]), *((f"{cache[r[6]]['smad']:.4g}", str(cache[r[6]]["n_minima"]))
+            if r[6] in cache else (skipped[r[6]], "-"))] for r in rows]  # fmt: skip
     if args.markdown:
         print("| " + " | ".join(head) + " |")
         print("|" + "---|" * len(head))
@@ -117,6 +135,9 @@ def main() -> None:
               "| its range over the seeds |")
         print("|---|---|---|---|---|")
         for g, rs in groups.items():
+            rs = [r for r in rs if r[6] in cache]
+            if not rs:
+                continue
             ours = np.array([r[4] for r in rs])
             theirs = np.array([cache[r[6]]["smad"] for r in rs])
             print(f"| {g} ({len(rs)}) | {ours.mean():.4g} ± {sd(ours):.2g} | {sum(r[5] == 1 for r in rs)} of {len(rs)} "
