@@ -14,6 +14,12 @@ space); the table gives SMAD, trace and lambda_max against step.
 
     python examples/pretraining_dynamics.py [--seeds 0 1 2] [--steps 0 250 500 1000 2000 3000] [--width 32]
     python examples/pretraining_dynamics.py --tiny   # the smoke test's size: width 8, 1 layer, steps 0 10 20 (seconds)
+    python examples/pretraining_dynamics.py --geometry paper --span 0.5 --resolution 11   # the paper's MultiBERT grids
+
+``--geometry paper``: landscaper 1.3.1's geometry for the grids: ``--span`` is its distance, a fraction of ||theta||
+(each own Hessian plane's edge at landscaper_span(distance, resolution) of its own checkpoint's norm, the shared
+plane's at that of the last checkpoint), each checkpoint's Hessian eigenvectors rescaled per tensor to sqrt(numel);
+the shared plane's PCA directions stay unit vectors.
 """
 
 from __future__ import annotations
@@ -155,7 +161,8 @@ def pretrain(seed: int, args, folder: Path):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="examples-runs/pretraining_dynamics")
+    ap.add_argument("--out", default=None, help="default: examples-runs/pretraining_dynamics (with --geometry paper: "
+                    "examples-runs/pretraining_dynamics-paper)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--steps", type=int, nargs="+", default=[0, 250, 500, 1000, 2000, 3000])
     ap.add_argument("--width", type=int, default=32)
@@ -166,6 +173,12 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--n-eval", type=int, default=128, help="masked evaluation windows (the objective's data)")
     ap.add_argument("--resolution", type=int, default=9)
+    ap.add_argument("--geometry", choices=["unit", "paper"], default="unit",
+                    help="unit: absolute distances along unit directions; paper: landscaper 1.3.1's geometry (--span "
+                    "is its distance, a fraction of ||theta||, own directions rescaled per tensor to sqrt(numel))")
+    ap.add_argument("--span", type=float, default=None,
+                    help="unit: half-width in parameter space (default: 1.1 x the trajectory's extent); paper: the "
+                    "distance (default 0.5, the paper's MultiBERT setting)")
     ap.add_argument("--subsamples", type=int, default=2)
     ap.add_argument("--n-hvp", type=int, default=12)
     ap.add_argument("--tol", type=float, default=1e-2)
@@ -176,6 +189,15 @@ def main() -> None:
         args.seeds, args.steps, args.width, args.layers, args.seq = [0], [0, 10, 20], 8, 1, 16
         args.n_eval, args.batch, args.resolution, args.subsamples, args.n_hvp, args.tol = 16, 8, 3, 2, 3, 1e-1
     args.steps = sorted(set(args.steps))
+    if args.out is None:  # the paper-geometry runs do not meet the unit ones in one folder
+        args.out = "examples-runs/pretraining_dynamics" + ("-paper" if args.geometry == "paper" else "")
+    geometry: dict = {"span": args.span}
+    if args.geometry == "paper":
+        from landform import landscaper_span
+
+        distance = 0.5 if args.span is None else args.span
+        geometry = {"span": landscaper_span(distance, args.resolution), "span_units": "relative",
+                    "own_normalization": "numel"}  # fmt: skip
     out = Path(args.out)
     table = []
     t0 = time.perf_counter()
@@ -185,12 +207,13 @@ def main() -> None:
         print(f"seed {seed}: {sum(p.numel() for p in template.parameters()):,} parameters, {info}", flush=True)
         s = track_checkpoints(
             template, evaluation, mlm_loss, run / "checkpoints-in", run / "track", dims=2, resolution=args.resolution,
-            hessian=True, subsample_seeds=tuple(range(args.subsamples)), trace_hvp=args.n_hvp, seed=seed,
+            **geometry, hessian=True, subsample_seeds=tuple(range(args.subsamples)), trace_hvp=args.n_hvp, seed=seed,
             tol=args.tol, log=lambda m: print(m, flush=True),
         )  # fmt: skip
         build_track_report(run / "track")
+        own = "the first" if args.geometry == "unit" else f"edges at {geometry['span']:.4g} of each checkpoint's ||theta||"
         print(f"seed {seed}: shared plane's half-widths {', '.join(f'{x:.4g}' for x in s['span'])} (own Hessian planes: "
-              "the first)", flush=True)  # fmt: skip
+              f"{own})", flush=True)  # fmt: skip
         for r in s["rows"]:
             table.append({"seed": seed, **{k: r.get(k) for k in ("step", "loss", "smad", "smad_std", "own_smad",
                                                                   "trace", "trace_stderr", "lambda_max")}})  # fmt: skip

@@ -290,6 +290,37 @@ def test_case_study_scripts_run_at_tiny_size(tmp_path, script):
         assert r["smad_std"] == pytest.approx(np.std(s["smad_subsamples"], ddof=1), abs=1e-15)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["training_dynamics.py", "pretraining_dynamics.py"])
+def test_case_study_scripts_in_the_paper_geometry(tmp_path, script):
+    """--geometry paper --span 0.5: every own Hessian grid's edge at landscaper_span(0.5, 3) of its own
+    checkpoint's norm along sqrt(numel)-rescaled directions, the shared grid's at that of the last checkpoint."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from landform import landscaper_span, load_landscape
+
+    ex = Path(__file__).resolve().parents[1] / "examples" / script
+    proc = subprocess.run([sys.executable, str(ex), "--tiny", "--geometry", "paper", "--span", "0.5", "--out",
+                           str(tmp_path)], capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    track = tmp_path / "seed0" / "track"
+    summary = json.loads((track / "summary.json").read_text())
+    rel = landscaper_span(0.5, 3)
+    assert summary["geometry"]["span_units"] == "relative"
+    assert summary["geometry"]["relative_span"] == pytest.approx([rel, rel], rel=1e-12)
+    norms = []
+    for r in summary["rows"]:
+        g = r["own_geometry"]
+        assert g["span_units"] == "relative" and g["relative_span"] == pytest.approx([rel, rel], rel=1e-12)
+        norms.append(g["theta0_norm"])
+    assert summary["geometry"]["theta0_norm"] == pytest.approx(norms[-1])  # the shared grid: the last checkpoint
+    assert len(set(norms)) == 3  # each own grid is scaled by its own checkpoint's norm
+    own = load_landscape(sorted(p for p in (track / "checkpoints").iterdir() if p.is_dir())[0] / "own")
+    assert own.directions["normalization"] == "numel"
+
+
 def test_a_run_folder_written_before_span_units_existed_resumes(trained, tmp_path):
     # Folders written before span_units / own_normalization were settings (the session-4 runs) hold a key hashed
     # without them; at their defaults the run is the same, so it resumes (directions.npz kept); the same span in
