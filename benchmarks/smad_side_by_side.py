@@ -129,6 +129,13 @@ def main() -> None:
         print("  ".join(h.ljust(w[i]) for i, h in enumerate(head)))
         for r in out:
             print("  ".join(c.ljust(w[i]) for i, c in enumerate(r)))
+    done = [r for r in rows if r[6] in cache]
+    one = [cache[r[6]]["smad"] for r in done if r[5] == 1]
+    many = [r for r in done if r[5] > 1]
+    same = sum(abs(cache[r[6]]["smad"] - r[4]) <= 1e-6 * max(abs(r[4]), 1e-300) for r in many)
+    print(f"\n{len(done)} landscapes: {len(one)} with one minimum (landform 0; landscaper 1.3.1 "
+          + (f"{min(one):.4g} to {max(one):.4g}" if one else "-") + f"), {len(many)} with several (landscaper equal to "
+          f"landform within 1e-6 relative on {same})" + (f"; {len(rows) - len(done)} not computed" if len(done) < len(rows) else ""))
     if groups:
         print()
         print("| runs (training seeds) | landform SMAD mean ± sd | single-basin runs | landscaper 1.3.1 SMAD mean ± sd "
