@@ -102,6 +102,37 @@ def require_chromium():
 
 
 @pytest.fixture
+def stop_after_chunks(monkeypatch):
+    """``with stop_after_chunks(n): run()``: the run is stopped by a KeyboardInterrupt (a Ctrl-C) when it goes to
+    write a chunk after ``n`` chunks of grid stores are on disk; the block must raise it, and the real writer is
+    back after the block."""
+    from contextlib import contextmanager
+
+    from landform.store import GridStore
+
+    real = GridStore.write_chunk
+
+    @contextmanager
+    def stop(n: int):
+        left = [n]
+
+        def write(self, *a, **k):
+            if left[0] == 0:
+                raise KeyboardInterrupt
+            left[0] -= 1
+            return real(self, *a, **k)
+
+        monkeypatch.setattr(GridStore, "write_chunk", write)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                yield
+        finally:
+            monkeypatch.setattr(GridStore, "write_chunk", real)
+
+    return stop
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(0)
 

@@ -97,28 +97,17 @@ def test_interrupted_run_resumes_to_identical_values(tmp_path, cnn_problem):
     np.testing.assert_array_equal(again.values, clean.values)
 
 
-def test_damaged_chunks_of_an_unfinished_store_name_the_file_to_delete(tmp_path, mlp_problem, monkeypatch):
+def test_damaged_chunks_of_an_unfinished_store_name_the_file_to_delete(tmp_path, mlp_problem, stop_after_chunks):
     """A truncated or wrong-shaped value or metrics chunk is a StoreError that names chunks/c<i>.npy; deleting
     that file, as it says, recomputes the chunk and gives the uninterrupted landscape."""
     from landform.pointmetrics import accuracy
-    from landform.store import GridStore
 
     obj = Objective(*mlp_problem)
     d = random_directions(obj, 2, seed=0)
     kw = dict(span=1.0, resolution=5, chunk_points=5, progress=False, metrics={"acc": accuracy})
     clean = grid_landscape(obj, d, **kw)
-    write, left = GridStore.write_chunk, [3]
-
-    def interrupted(self, *a, **k):
-        left[0] -= 1
-        if left[0] < 0:
-            raise KeyboardInterrupt
-        return write(self, *a, **k)
-
-    monkeypatch.setattr(GridStore, "write_chunk", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with stop_after_chunks(3):
         grid_landscape(obj, d, out=str(tmp_path / "s"), **kw)
-    monkeypatch.setattr(GridStore, "write_chunk", write)
     chunks = tmp_path / "s" / "chunks"
     assert sorted(p.name for p in chunks.iterdir()) == [f"{c}{i:08d}.npy" for c in "cm" for i in range(3)]
     m1 = (chunks / "m00000001.npy").read_bytes()
@@ -370,27 +359,15 @@ def test_schema_1_store_loads_but_is_never_resumed(tmp_path, mlp_problem):
         grid_landscape(obj, d, resolution=3, out=str(tmp_path / "saved"), progress=False)
 
 
-def test_resume_with_batch_mode_auto_evaluates_as_the_stored_chunks_were(tmp_path, cnn_problem, monkeypatch):
+def test_resume_with_batch_mode_auto_evaluates_as_the_stored_chunks_were(tmp_path, cnn_problem, stop_after_chunks):
     """batch_mode="auto" may pick vmap or loop by timing; a resumed run keeps the stored run's choice."""
-    from landform.store import GridStore
-
     model, data, loss_fn = cnn_problem
     obj = Objective(model, data, loss_fn, batch_mode="vmap")
     d = random_directions(obj, 2, seed=1)
     kwargs = dict(span=0.4, resolution=(3, 5), chunk_points=4, out=str(tmp_path / "s"), progress=False)
     clean = grid_landscape(obj, d, **{**kwargs, "out": None})
-    real_write, writes = GridStore.write_chunk, []
-
-    def write_then_stop(self, i, values):  # Ctrl-C after two chunks
-        if len(writes) == 2:
-            raise KeyboardInterrupt
-        writes.append(i)
-        real_write(self, i, values)
-
-    monkeypatch.setattr(GridStore, "write_chunk", write_then_stop)
-    with pytest.raises(KeyboardInterrupt):
+    with stop_after_chunks(2):  # Ctrl-C after two chunks
         grid_landscape(obj, d, **kwargs)
-    monkeypatch.setattr(GridStore, "write_chunk", real_write)
     auto = Objective(model, data, loss_fn)  # on CPU "auto" alone would choose the loop
     resumed = grid_landscape(auto, d, **kwargs)
     assert auto.resolved_batch_mode == "vmap" and resumed.provenance["batch_mode"] == "vmap"
