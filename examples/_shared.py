@@ -109,6 +109,40 @@ def geometry_kwargs(args: Any) -> dict[str, Any]:
     return {"span": args.span}
 
 
+def default_out(study: str, geometry: str) -> str:
+    """The run folder when --out is not given: examples-runs/<study>, or <study>-paper for --geometry paper (a
+    paper-geometry run must not meet the unit run's stores in one folder)."""
+    return f"examples-runs/{study}" + ("-paper" if geometry == "paper" else "")
+
+
+def add_track_geometry_args(ap: Any) -> None:
+    """``--geometry unit|paper`` and ``--span`` for the training-dynamics scripts (landform track)."""
+    ap.add_argument("--geometry", choices=["unit", "paper"], default="unit",
+                    help="unit: absolute distances along unit directions; paper: landscaper 1.3.1's geometry (--span "
+                    "is its distance, a fraction of ||theta||, own directions rescaled per tensor to sqrt(numel))")
+    ap.add_argument("--span", type=float, default=None,
+                    help="unit: half-width in parameter space (default: 1.1 x the trajectory's extent); paper: the "
+                    "distance (default 0.5, the paper's MultiBERT setting)")  # fmt: skip
+
+
+def track_geometry(args: Any) -> dict[str, Any]:
+    """track_checkpoints' span, span_units and own_normalization for ``args.geometry``, ``args.span`` and
+    ``args.resolution``: the paper's distance becomes ``landscaper_span(distance, resolution)`` of ||theta||."""
+    if args.geometry != "paper":
+        return {"span": args.span}
+    from landform import landscaper_span
+
+    distance = 0.5 if args.span is None else args.span
+    return {"span": landscaper_span(distance, args.resolution), "span_units": "relative", "own_normalization": "numel"}
+
+
+def track_spans_text(seed: int, summary: dict[str, Any], geometry: dict[str, Any]) -> str:
+    """One line on the half-widths a track run used (shared plane; own Hessian planes)."""
+    own = ("the first" if geometry.get("span_units") != "relative"
+           else f"edges at {geometry['span']:.4g} of each checkpoint's ||theta||")  # fmt: skip
+    return f"seed {seed}: shared plane's half-widths {', '.join(f'{x:.4g}' for x in summary['span'])} (own Hessian planes: {own})"
+
+
 def spearman(x: Any, y: Any) -> tuple[float, float]:
     """Spearman rank correlation and its two-sided p-value (ties share ranks; NaN when a series is constant)."""
     from scipy.stats import spearmanr

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shared import add_geometry_args, analyse_model, geometry_kwargs, write_table  # noqa: E402
+from _shared import add_geometry_args, analyse_model, default_out, geometry_kwargs, write_table  # noqa: E402
 from recipes.qm9 import TARGETS, load_qm9, molecule_batches, scaled_l1, train_qm9  # noqa: E402
 
 
@@ -55,8 +55,7 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds): 3 targets, 16+8 molecules of the "
                     "first 256 rows, width-8 one-block models with a 3 A cutoff, 1 epoch, 3 x 3, the first run's report only")
     args = ap.parse_args()
-    if args.out is None:  # the paper-geometry runs do not meet the unit ones in one folder
-        args.out = "examples-runs/atomistic" + ("-paper" if args.geometry == "paper" else "")
+    args.out = args.out or default_out("atomistic", args.geometry)
     nets: dict[str, dict] = {"schnet": {}, "dimenet++": {}}
     if args.tiny:
         args.targets, args.n_train, args.n_test, args.epochs = ["gap", "mu", "alpha"], 16, 8, 1

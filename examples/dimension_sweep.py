@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +23,9 @@ import torch
 
 from landform import Objective, adaptive_landscape, dimension_sweep, hessian_directions
 from landform.recipes.digits import load_digits_tensors, train_digits_cnn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _shared import default_out  # noqa: E402
 
 
 def main() -> None:
@@ -39,8 +43,7 @@ def main() -> None:
                     "(the smoke test's size: seconds)")
     ap.add_argument("--adaptive", action="store_true", help="check minima counts with adaptive sampling")
     args = ap.parse_args()
-    if args.out is None:  # the paper-geometry runs do not meet the unit ones in one folder
-        args.out = "examples-runs/dimension_sweep" + ("-paper" if args.geometry == "paper" else "")
+    args.out = args.out or default_out("dimension_sweep", args.geometry)
     args.small = args.small or args.tiny
     t0 = time.perf_counter()
     model, _ = train_digits_cnn(epochs=2 if args.tiny else 15)

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shared import accuracy, analyse_model, fit, write_table  # noqa: E402
+from _shared import accuracy, analyse_model, default_out, fit, write_table  # noqa: E402
 
 from landform.recipes.digits import DigitsCNN, load_digits_tensors  # noqa: E402
 
@@ -113,8 +113,7 @@ def main() -> None:
                     "2 subsamples, a 6-HVP trace, loose eigenvector tolerance, the first run's report only; with --geometry "
                     "paper also")
     args = ap.parse_args()
-    if args.out is None:  # the paper-geometry runs do not meet the unit ones in one folder
-        args.out = "examples-runs/fit_regimes" + ("-paper" if args.geometry == "paper" else "")
+    args.out = args.out or default_out("fit_regimes", args.geometry)
     if args.tiny:
         args.seeds, args.resolution = 2, 3
         if args.geometry == "paper":

@@ -41,7 +41,7 @@ from landform.report.track import build_track_report
 from landform.track import track_checkpoints
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shared import spearman, verdict  # noqa: E402
+from _shared import add_track_geometry_args, default_out, spearman, track_geometry, track_spans_text, verdict  # noqa: E402
 
 MODULES = ["collections", "itertools", "functools", "json", "os", "pathlib", "re", "string", "textwrap", "datetime",
            "random", "statistics", "fractions", "decimal", "heapq", "bisect", "shutil", "tempfile", "csv", "argparse",
@@ -173,12 +173,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--n-eval", type=int, default=128, help="masked evaluation windows (the objective's data)")
     ap.add_argument("--resolution", type=int, default=9)
-    ap.add_argument("--geometry", choices=["unit", "paper"], default="unit",
-                    help="unit: absolute distances along unit directions; paper: landscaper 1.3.1's geometry (--span "
-                    "is its distance, a fraction of ||theta||, own directions rescaled per tensor to sqrt(numel))")
-    ap.add_argument("--span", type=float, default=None,
-                    help="unit: half-width in parameter space (default: 1.1 x the trajectory's extent); paper: the "
-                    "distance (default 0.5, the paper's MultiBERT setting)")
+    add_track_geometry_args(ap)
     ap.add_argument("--subsamples", type=int, default=2)
     ap.add_argument("--n-hvp", type=int, default=12)
     ap.add_argument("--tol", type=float, default=1e-2)
@@ -189,15 +184,8 @@ def main() -> None:
         args.seeds, args.steps, args.width, args.layers, args.seq = [0], [0, 10, 20], 8, 1, 16
         args.n_eval, args.batch, args.resolution, args.subsamples, args.n_hvp, args.tol = 16, 8, 3, 2, 3, 1e-1
     args.steps = sorted(set(args.steps))
-    if args.out is None:  # the paper-geometry runs do not meet the unit ones in one folder
-        args.out = "examples-runs/pretraining_dynamics" + ("-paper" if args.geometry == "paper" else "")
-    geometry: dict = {"span": args.span}
-    if args.geometry == "paper":
-        from landform import landscaper_span
-
-        distance = 0.5 if args.span is None else args.span
-        geometry = {"span": landscaper_span(distance, args.resolution), "span_units": "relative",
-                    "own_normalization": "numel"}  # fmt: skip
+    args.out = args.out or default_out("pretraining_dynamics", args.geometry)
+    geometry = track_geometry(args)
     out = Path(args.out)
     table = []
     t0 = time.perf_counter()
@@ -211,9 +199,7 @@ def main() -> None:
             tol=args.tol, log=lambda m: print(m, flush=True),
         )  # fmt: skip
         build_track_report(run / "track")
-        own = "the first" if args.geometry == "unit" else f"edges at {geometry['span']:.4g} of each checkpoint's ||theta||"
-        print(f"seed {seed}: shared plane's half-widths {', '.join(f'{x:.4g}' for x in s['span'])} (own Hessian planes: "
-              f"{own})", flush=True)  # fmt: skip
+        print(track_spans_text(seed, s, geometry), flush=True)
         for r in s["rows"]:
             table.append({"seed": seed, **{k: r.get(k) for k in ("step", "loss", "smad", "smad_std", "own_smad",
                                                                   "trace", "trace_stderr", "lambda_max")}})  # fmt: skip

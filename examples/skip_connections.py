@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shared import accuracy, add_geometry_args, analyse_model, fit, geometry_kwargs, write_table  # noqa: E402
+from _shared import accuracy, add_geometry_args, analyse_model, default_out, fit, geometry_kwargs, write_table  # noqa: E402
 
 from landform.recipes.digits import load_digits_tensors  # noqa: E402
 
@@ -70,8 +70,7 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds): 2 seeds, 64 images, 1 epoch, 3 x 3 grid, "
                     "the first run's report only")
     args = ap.parse_args()
-    if args.out is None:  # the paper-geometry runs do not meet the unit ones in one folder
-        args.out = "examples-runs/skip_connections" + ("-paper" if args.geometry == "paper" else "")
+    args.out = args.out or default_out("skip_connections", args.geometry)
     if args.tiny:
         args.seeds, args.epochs, args.resolution, args.n_train = 2, 1, 3, 64
     out = Path(args.out)

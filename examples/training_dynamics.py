@@ -38,7 +38,7 @@ from landform.report.track import build_track_report
 from landform.track import track_checkpoints
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shared import spearman, verdict  # noqa: E402
+from _shared import add_track_geometry_args, default_out, spearman, track_geometry, track_spans_text, verdict  # noqa: E402
 
 
 def train_with_checkpoints(seed: int, epochs: list[int], folder: Path, lr: float = 3e-3, batch_size: int = 64,
@@ -69,12 +69,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, nargs="+", default=[0, 1, 2, 4, 8, 15])
     ap.add_argument("--resolution", type=int, default=11)
-    ap.add_argument("--geometry", choices=["unit", "paper"], default="unit",
-                    help="unit: absolute distances along unit directions; paper: landscaper 1.3.1's geometry (--span "
-                    "is its distance, a fraction of ||theta||, directions rescaled per tensor to sqrt(numel))")
-    ap.add_argument("--span", type=float, default=None,
-                    help="unit: half-width in parameter space (default: 1.1 x the trajectory's extent); paper: the "
-                    "distance (default 0.5, the paper's MultiBERT setting)")
+    add_track_geometry_args(ap)
     ap.add_argument("--subsamples", type=int, default=3, help="data subsamples (80%%) for SMAD's spread; 0 skips")
     ap.add_argument("--n-hvp", type=int, default=20, help="Hutch++ budget of the trace")
     ap.add_argument("--tol", type=float, default=1e-3, help="relative residual of the Hessian eigenpairs")
@@ -82,18 +77,11 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds): seed 0, epochs 0 1 2, 256 images, "
                     "3 x 3 grids, 2 subsamples, a 3-HVP trace, loose eigenvector tolerance")
     args = ap.parse_args()
-    if args.out is None:  # the paper-geometry runs do not meet the unit ones in one folder
-        args.out = "examples-runs/training_dynamics" + ("-paper" if args.geometry == "paper" else "")
+    args.out = args.out or default_out("training_dynamics", args.geometry)
     if args.tiny:
         args.seeds, args.epochs, args.n_train, args.resolution = [0], [0, 1, 2], 256, 3
         args.subsamples, args.n_hvp, args.tol = 2, 3, 1e-1
-    geometry: dict = {"span": args.span}
-    if args.geometry == "paper":
-        from landform import landscaper_span
-
-        distance = 0.5 if args.span is None else args.span
-        geometry = {"span": landscaper_span(distance, args.resolution), "span_units": "relative",
-                    "own_normalization": "numel"}  # fmt: skip
+    geometry = track_geometry(args)
     out = Path(args.out)
     table = []
     t0 = time.perf_counter()
@@ -118,9 +106,7 @@ def main() -> None:
             log=lambda m: print(m, flush=True),
         )
         build_track_report(run / "track")
-        own = "the first" if args.geometry == "unit" else f"edges at {geometry['span']:.4g} of each checkpoint's ||theta||"
-        print(f"seed {seed}: shared plane's half-widths {', '.join(f'{x:.4g}' for x in s['span'])} (own Hessian planes: "
-              f"{own})", flush=True)  # fmt: skip
+        print(track_spans_text(seed, s, geometry), flush=True)
         for r in s["rows"]:
             table.append({"seed": seed, "test_accuracy_final": acc, **{k: r.get(k) for k in (
                 "step", "loss", "smad", "smad_std", "own_smad", "n_minima", "trace", "trace_stderr", "lambda_max",

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shared import add_geometry_args, analyse_model, geometry_kwargs, write_table  # noqa: E402
+from _shared import add_geometry_args, analyse_model, default_out, geometry_kwargs, write_table  # noqa: E402
 from recipes.minilm import train_minilm  # noqa: E402
 
 
@@ -44,8 +44,7 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds): the encoder's first layer with the "
                     "embeddings of the tokens used, 4+2 sentences per topic, 3 x 3 grid, the first run's report only")
     args = ap.parse_args()
-    if args.out is None:  # the paper-geometry runs do not meet the unit ones in one folder
-        args.out = "examples-runs/transformer" + ("-paper" if args.geometry == "paper" else "")
+    args.out = args.out or default_out("transformer", args.geometry)
     if args.tiny:
         args.per_class, args.test_per_class, args.max_length, args.resolution = 4, 2, 12, 3
         args.n_hvp, args.finetune_epochs, args.tol, args.seeds = 6, 1, 1e-1, 0
