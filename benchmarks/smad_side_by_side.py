@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import json
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -84,8 +85,6 @@ def main() -> None:
             arrays[key] = ls.values
     skipped: dict[str, str] = {}
     if todo:
-        import subprocess
-
         tmp = Path(tempfile.mkdtemp(prefix="landform-smad-"))
         print(f"landscaper 1.3.1: {len(todo)} arrays not in the cache, computing one at a time (at most "
               f"{args.timeout:g} s each)...", file=sys.stderr, flush=True)  # fmt: skip
