@@ -8,7 +8,14 @@ regression on 200,000 rows in one batch, once more with batch_size=16,384. torch
 than 32,768 elements across threads, which reorders the float32 sum; the 200,000-row MSE is the case where this
 shows, and batches under that size (or landform.determinism.single_threaded()) make it identical.
 
+Training cases compare the trained weights instead of a grid: ``train-cnn`` is the fit-regime study's
+"underfit" digits CNN (one epoch on 300 images) through ``landform.recipes.training.fit(deterministic=False)``,
+``train-cnn-det`` the same with the default ``deterministic=True``; ``train-dimenet`` / ``train-dimenet-det``
+the atomistic study's DimeNet++ (48 molecules, 2 epochs; about a minute each) without and with the one
+deterministic thread its training now runs on.
+
     python benchmarks/threads.py          # about 2 minutes on 2 cores
+    python benchmarks/threads.py --cases train-cnn train-cnn-det train-dimenet train-dimenet-det
 """
 
 from __future__ import annotations
@@ -27,6 +34,23 @@ from landform import Objective, grid_landscape, random_directions
 case = sys.argv[1]
 torch.manual_seed(0)
 kw = {}
+if case.startswith("train-"):  # training itself: the trained weights are the compared numbers
+    det = case.endswith("-det")
+    if case.startswith("train-cnn"):  # the fit-regime study's "underfit" model through landform's fit
+        from landform.recipes.digits import DigitsCNN, load_digits_tensors
+        from landform.recipes.training import fit
+        (x, y), _ = load_digits_tensors(seed=0)
+        m = fit(DigitsCNN(), x[:300], y[:300], epochs=1, batch_size=128, seed=0, deterministic=det)
+    else:  # DimeNet++ of the atomistic study (examples/recipes/qm9.py), 48 molecules, 2 epochs
+        import contextlib
+        sys.path.insert(0, "examples")
+        import recipes.qm9 as q
+        if not det:
+            q.single_threaded = contextlib.nullcontext
+        data = q.load_qm9(("gap",), n_train=48, n_test=8, seed=0, pool=2000)
+        m = q.train_qm9("dimenet++", "gap", epochs=2, seed=0, data=data)[0]
+    print(json.dumps(torch.cat([p.detach().double().flatten() for p in m.parameters()]).tolist()))
+    sys.exit(0)
 if case in ("digits", "digits-hessian"):
     from landform.recipes.digits import recipe
     r = recipe(epochs=2); model, data, loss = r.model, r.data, r.loss_fn
@@ -56,7 +80,8 @@ print(json.dumps(extra + ls.values.ravel().tolist()))
 
 def run(case: str, threads: int) -> np.ndarray:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    out = subprocess.run([sys.executable, "-c", CASE, case], capture_output=True, text=True, env=env, check=True)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the CASE code imports examples/recipes
+    out = subprocess.run([sys.executable, "-c", CASE, case], capture_output=True, text=True, env=env, check=True, cwd=root)
     return np.array(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -66,11 +91,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", nargs="+", default=["digits", "digits-hessian", "mlp", "cnn", "mse", "mse-batched"])
     cases = ap.parse_args().cases
-    print(f"{'case':<12} {'max |diff|':>12} {'max rel diff':>13}  bitwise  (OMP_NUM_THREADS 1 vs 2, 3x3 grid)")
+    print(f"{'case':<17} {'max |diff|':>12} {'max rel diff':>13}  bitwise  (OMP_NUM_THREADS 1 vs 2; grid values or weights)")
     for case in cases:
         a, b = run(case, 1), run(case, 2)
         diff = np.abs(a - b)
-        print(f"{case:<12} {diff.max():12.3g} {(diff / np.abs(a)).max():13.3g}  {np.array_equal(a, b)}")
+        rel = (diff / np.where(a == 0, np.inf, np.abs(a))).max()
+        print(f"{case:<17} {diff.max():12.3g} {rel:13.3g}  {np.array_equal(a, b)}")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from landform.determinism import single_threaded
 from landform.report.track import build_track_report
 from landform.track import track_checkpoints
 
@@ -137,24 +138,25 @@ def pretrain(seed: int, args, folder: Path):
     template = TinyBert(vocab, args.seq, args.width, args.layers, args.heads)
     info = {"n_train_windows": len(tr_ids), "vocab": vocab, "chars": len(text)}
     settings = {k: getattr(args, k) for k in ("steps", "width", "layers", "heads", "seq", "batch", "lr")}
-    settings.update(seed=seed, torch=torch.__version__)
+    settings.update(seed=seed, torch=torch.__version__, single_threaded=True)
     marker = folder / "training.json"  # checkpoints are reused only by a run with the same training settings
     if marker.exists() and json.loads(marker.read_text()) == settings and all(
         (folder / f"step-{s}.pt").exists() for s in args.steps
     ):
         return template, (ev_in, ev_lab), info
     marker.unlink(missing_ok=True)
-    for step in range(max(args.steps) + 1):
-        if step in args.steps:
-            torch.save({k: v.clone() for k, v in model.state_dict().items()}, folder / f"step-{step}.pt")
-        if step == max(args.steps):
-            break
-        idx = torch.randint(0, len(tr_ids), (args.batch,), generator=g)
-        x, y = mask_tokens(tr_ids[idx], vocab, mask_id, g)
-        model.train()
-        opt.zero_grad()
-        mlm_loss(model(x), y).backward()
-        opt.step()
+    with single_threaded():  # the same checkpoints on any thread count
+        for step in range(max(args.steps) + 1):
+            if step in args.steps:
+                torch.save({k: v.clone() for k, v in model.state_dict().items()}, folder / f"step-{step}.pt")
+            if step == max(args.steps):
+                break
+            idx = torch.randint(0, len(tr_ids), (args.batch,), generator=g)
+            x, y = mask_tokens(tr_ids[idx], vocab, mask_id, g)
+            model.train()
+            opt.zero_grad()
+            mlm_loss(model(x), y).backward()
+            opt.step()
     marker.write_text(json.dumps(settings))
     return template, (ev_in, ev_lab), info
 

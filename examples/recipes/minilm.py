@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from landform.determinism import single_threaded
 from landform.errors import InputError
 from landform.recipes import Recipe
 
@@ -312,12 +313,14 @@ def train_minilm(
         feats = torch.cat([model.embed(**inp) for inp, _ in train_b])
     labels = torch.cat([y for _, y in train_b])
     opt = torch.optim.Adam(model.head.parameters(), lr=1e-2)
-    for _ in range(probe_epochs):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model.head(feats), labels).backward()
-        opt.step()
-    if stage == "finetuned":
-        _fit(list(model.parameters()), model, train, epochs=finetune_epochs, lr=finetune_lr, batch_size=16, seed=seed)
+    with single_threaded():  # the same weights on any thread count
+        for _ in range(probe_epochs):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model.head(feats), labels).backward()
+            opt.step()
+        if stage == "finetuned":
+            _fit(list(model.parameters()), model, train, epochs=finetune_epochs, lr=finetune_lr, batch_size=16,
+                 seed=seed)  # fmt: skip
     info.update(
         stage=stage,
         train_accuracy=_accuracy(model, train_b),

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from landform.determinism import single_threaded
 from landform.errors import InputError
 from landform.recipes import Recipe
 
@@ -348,8 +349,9 @@ def train_qm9(
     ref = _element_reference(ztr, ytr) if TARGETS[target][3] else torch.zeros(10, dtype=torch.float64)
     resid = ytr - ref[ztr].sum(1)
     shift, scale = float(resid.mean()), float(resid.std().clamp_min(1e-12))
-    torch.manual_seed(seed)
-    net = (schnet if arch == "schnet" else dimenet_pp)(**(net_kwargs or {}))
+    with single_threaded():  # DimeNet++'s orthogonal initialisation (a QR) differs on 1 and 2 threads
+        torch.manual_seed(seed)
+        net = (schnet if arch == "schnet" else dimenet_pp)(**(net_kwargs or {}))
     model = PaddedMolecules(net, shift=shift, scale=scale, element_ref=ref)
     # Train on the standardised residual so the loss is O(1) whatever the target's unit.
     ytr32, y32 = ytr.float(), y.float()
@@ -357,16 +359,17 @@ def train_qm9(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
     gen = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
-    for _ in range(epochs):
-        model.train()
-        perm = torch.randperm(n_train, generator=gen)
-        for s in range(0, n_train, batch_size):
-            idx = perm[s : s + batch_size]
-            opt.zero_grad()
-            loss = nn.functional.l1_loss(model(ztr[idx], ptr[idx]), ytr32[idx]) / scale
-            loss.backward()
-            opt.step()
-        sched.step()
+    with single_threaded():  # bitwise the same weights on any thread count (DimeNet++'s differ after 2 epochs)
+        for _ in range(epochs):
+            model.train()
+            perm = torch.randperm(n_train, generator=gen)
+            for s in range(0, n_train, batch_size):
+                idx = perm[s : s + batch_size]
+                opt.zero_grad()
+                loss = nn.functional.l1_loss(model(ztr[idx], ptr[idx]), ytr32[idx]) / scale
+                loss.backward()
+                opt.step()
+            sched.step()
     model.eval()
     train_s = time.perf_counter() - t0
 
