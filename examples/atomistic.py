@@ -10,6 +10,7 @@ Writes examples-runs/atomistic/<arch>-<target>/ (summary.json, report.html) and 
 
     python examples/atomistic.py [--targets gap mu alpha U0] [--n-train 200] [--epochs 40] [--resolution 11]
     python examples/atomistic.py --tiny   # the smoke test's size: 16 + 8 molecules, width-8 models (seconds)
+    python examples/atomistic.py --summarize DIR [DIR ...]   # one table (and correlations) from finished runs
 
 Needs: pip install "landform[examples]"  (torch-geometric and qm9pack)
 """
@@ -54,7 +55,12 @@ def main() -> None:
     ap.add_argument("--pool", type=int, default=None, help="QM9 rows read to draw from (default: all of part 1)")
     ap.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds): 3 targets, 16+8 molecules of the "
                     "first 256 rows, width-8 one-block models with a 3 A cutoff, 1 epoch, 3 x 3, the first run's report only")
+    ap.add_argument("--summarize", nargs="+", metavar="DIR", help="print the table and correlations of finished "
+                    "runs' folders together (e.g. one --archs/--targets run each) and exit; nothing is recomputed")
     args = ap.parse_args()
+    if args.summarize:
+        summarize(args.summarize)
+        return
     args.out = args.out or default_out("atomistic", args.geometry)
     nets: dict[str, dict] = {"schnet": {}, "dimenet++": {}}
     if args.tiny:
@@ -99,6 +105,16 @@ def main() -> None:
             r = rows[-1]
             print(f"{arch}-{target}: test MAE {r['test_mae']:.4g} {r['unit']}, trace {r['trace']:.4g}, "
                   f"SMAD {r['smad']:.3g} ({r['seconds']:.0f} s)", flush=True)  # fmt: skip
+    result = report(rows, args.targets)
+    write_table(out / "table.json", rows)
+    summary = {k: v for k, v in result.items() if k != "rows"}
+    (out / "correlation.json").write_text(json.dumps(summary, indent=1, default=float))
+    print(f"time {time.perf_counter() - t0:.0f} s; runs and reports under {out}")
+
+
+def report(rows: list[dict], targets: list[str]) -> dict:
+    """Print the table of ``rows`` and, where both models ran on every target, the paper's cross-target
+    Spearman correlations; return the correlations."""
     print(f"\n{'target':7s} {'arch':10s} {'train MAE':>10s} {'test MAE':>10s} {'unit':>9s} {'trace':>18s} "
           f"{'lmax':>8s} {'SMAD':>9s} {'minima':>6s}")  # fmt: skip
     for r in rows:
@@ -107,25 +123,40 @@ def main() -> None:
             f"{r['trace']:9.4g} +- {r['trace_stderr']:<6.2g} {r['lambda_max']:8.4g} {r['smad']:9.3g} {r['n_minima']:6d}"
         )
     result = {"rows": rows}
-    if set(args.archs) == {"schnet", "dimenet++"}:
+    by = {(r["arch"], r["target"]): r for r in rows}
+    if all((a, t) in by for a in ("schnet", "dimenet++") for t in targets):
         # The paper's test: inter-model trace difference vs inter-model performance gap, across targets.
         # MAEs are divided by each target's training spread so the gaps compare across units.
-        by = {(r["arch"], r["target"]): r for r in rows}
-        d_trace = [by["schnet", t]["trace"] - by["dimenet++", t]["trace"] for t in args.targets]
+        d_trace = [by["schnet", t]["trace"] - by["dimenet++", t]["trace"] for t in targets]
         d_mae = [(by["schnet", t]["test_mae"] - by["dimenet++", t]["test_mae"]) / by["schnet", t]["target_std"]
-                 for t in args.targets]  # fmt: skip
-        d_smad = [by["schnet", t]["smad"] - by["dimenet++", t]["smad"] for t in args.targets]
+                 for t in targets]  # fmt: skip
+        d_smad = [by["schnet", t]["smad"] - by["dimenet++", t]["smad"] for t in targets]
         result["spearman_trace_gap_vs_mae_gap"] = spearman(d_trace, d_mae)
         result["spearman_smad_gap_vs_mae_gap"] = spearman(d_smad, d_mae)
-        result["dimenet_better_on"] = [t for t, g in zip(args.targets, d_mae, strict=True) if g > 0]
-        print(f"\nSpearman rho (SchNet - DimeNet++ trace gap vs standardised test-MAE gap, {len(args.targets)} "
+        result["dimenet_better_on"] = [t for t, g in zip(targets, d_mae, strict=True) if g > 0]
+        print(f"\nSpearman rho (SchNet - DimeNet++ trace gap vs standardised test-MAE gap, {len(targets)} "
               f"targets): {result['spearman_trace_gap_vs_mae_gap']:.3f}; SMAD gap vs MAE gap: "
               f"{result['spearman_smad_gap_vs_mae_gap']:.3f}")  # fmt: skip
         print(f"DimeNet++ has the lower test MAE on: {result['dimenet_better_on'] or 'none'}")
-    write_table(out / "table.json", rows)
-    summary = {k: v for k, v in result.items() if k != "rows"}
-    (out / "correlation.json").write_text(json.dumps(summary, indent=1, default=float))
-    print(f"time {time.perf_counter() - t0:.0f} s; runs and reports under {out}")
+    return result
+
+
+def summarize(folders: list[str]) -> None:
+    """Print the table and correlations of several finished runs' table.json files together (e.g. one run per
+    model or per target), reading the saved rows only."""
+    rows = []
+    for f in folders:
+        path = Path(f) / "table.json"
+        if not path.is_file():
+            raise SystemExit(f"--summarize: {path} does not exist; give folders written by this script.")
+        rows.extend(json.loads(path.read_text()))
+    targets = list(dict.fromkeys(r["target"] for r in rows))
+    seen = [(r["arch"], r["target"]) for r in rows]
+    if len(seen) != len(set(seen)):
+        raise SystemExit("--summarize: two folders hold the same (model, target) run; give each once.")
+    order = {"schnet": 0, "dimenet++": 1}
+    rows.sort(key=lambda r: (targets.index(r["target"]), order[r["arch"]]))
+    report(rows, targets)
 
 
 if __name__ == "__main__":

@@ -156,3 +156,35 @@ def test_example_runs(tmp_path, script, args, runs):
         assert corr["spearman_trace_gap_vs_mae_gap"] == pytest.approx(spearmanr(d_trace, d_mae).statistic)
     if script == "transformer.py":
         assert [r["stage"] for r in rows] == ["pretrained", "finetuned"]
+
+
+def _atomistic_rows(arch: str, traces: list[float], maes: list[float]) -> list[dict]:
+    return [
+        {"arch": arch, "target": t, "unit": "u", "params": 1, "train_mae": m / 2, "test_mae": m, "target_std": 2.0,
+         "trace": tr, "trace_stderr": 0.1, "lambda_max": 1.0, "smad": tr / 100, "n_minima": 1, "seconds": 1.0}
+        for t, tr, m in zip(["gap", "mu", "alpha"], traces, maes, strict=True)
+    ]  # fmt: skip
+
+
+def test_atomistic_summarize_joins_runs_of_one_model_each(tmp_path):
+    """atomistic.py --summarize: the rows of separate runs (one per model here) in one table, and the paper's
+    cross-target correlation computed over the joined rows, checked against scipy on the same gaps."""
+    from scipy.stats import spearmanr
+
+    sch, dim = tmp_path / "schnet", tmp_path / "dimenet"
+    sch.mkdir(), dim.mkdir()
+    (sch / "table.json").write_text(json.dumps(_atomistic_rows("schnet", [1.0, 5.0, 2.0], [4.0, 3.0, 9.0])))
+    (dim / "table.json").write_text(json.dumps(_atomistic_rows("dimenet++", [3.0, 1.0, 4.0], [1.0, 2.0, 2.0])))
+    run = [sys.executable, str(EXAMPLES / "atomistic.py"), "--summarize"]
+    proc = subprocess.run([*run, str(dim), str(sch)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    d_trace = [1.0 - 3.0, 5.0 - 1.0, 2.0 - 4.0]
+    d_mae = [(4.0 - 1.0) / 2, (3.0 - 2.0) / 2, (9.0 - 2.0) / 2]
+    rho = spearmanr(d_trace, d_mae).statistic
+    assert f"targets): {rho:.3f};" in proc.stdout
+    table = [line.split()[:2] for line in proc.stdout.splitlines() if line.split()[:1] in (["gap"], ["mu"], ["alpha"])]
+    assert table == [[t, a] for t in ("gap", "mu", "alpha") for a in ("schnet", "dimenet++")]  # target-major
+    dup = subprocess.run([*run, str(sch), str(sch)], capture_output=True, text=True, timeout=300)
+    assert dup.returncode != 0 and "the same (model, target) run" in dup.stderr
+    missing = subprocess.run([*run, str(tmp_path / "nothing")], capture_output=True, text=True, timeout=300)
+    assert missing.returncode != 0 and "table.json does not exist" in missing.stderr
