@@ -107,8 +107,8 @@ def main() -> None:
             tmp_cache.write_text(json.dumps(cache, indent=1))
             tmp_cache.replace(cache_path)
 
-    def sd(a: np.ndarray) -> float:
-        return float(a.std(ddof=1)) if len(a) > 1 else float("nan")
+    def mean_sd(a: np.ndarray) -> str:  # one training seed has no spread: its value alone
+        return f"{a.mean():.4g} ± {a.std(ddof=1):.2g}" if len(a) > 1 else f"{a[0]:.4g} (one seed)"
 
     groups: dict[str, list[list]] = {}  # runs that differ only by a training seed (name ending in -sN or -seedN)
     for r in rows:
@@ -146,8 +146,8 @@ def main() -> None:
                 continue
             ours = np.array([r[4] for r in rs])
             theirs = np.array([cache[r[6]]["smad"] for r in rs])
-            print(f"| {g} ({len(rs)}) | {ours.mean():.4g} ± {sd(ours):.2g} | {sum(r[5] == 1 for r in rs)} of {len(rs)} "
-                  f"| {theirs.mean():.4g} ± {sd(theirs):.2g} | {theirs.min():.4g} - {theirs.max():.4g} |")
+            print(f"| {g} ({len(rs)}) | {mean_sd(ours)} | {sum(r[5] == 1 for r in rs)} of {len(rs)} "
+                  f"| {mean_sd(theirs)} | {theirs.min():.4g} - {theirs.max():.4g} |")
 
 
 if __name__ == "__main__":
