@@ -138,6 +138,11 @@ def report(rows: list[dict], targets: list[str]) -> dict:
               f"targets): {result['spearman_trace_gap_vs_mae_gap']:.3f}; SMAD gap vs MAE gap: "
               f"{result['spearman_smad_gap_vs_mae_gap']:.3f}")  # fmt: skip
         print(f"DimeNet++ has the lower test MAE on: {result['dimenet_better_on'] or 'none'}")
+    else:
+        gaps = [f"{a} on {t}" for t in targets for a in ("schnet", "dimenet++") if (a, t) not in by]
+        print(f"\nNo cross-target correlations: they need both models on every target (missing: {', '.join(gaps)}).")
+    if 0 < len(targets) < 3 and "spearman_trace_gap_vs_mae_gap" in result:
+        print(f"(A Spearman correlation needs at least 3 targets; these runs have {len(targets)}: nan.)")
     return result
 
 
@@ -145,11 +150,25 @@ def summarize(folders: list[str]) -> None:
     """Print the table and correlations of several finished runs' table.json files together (e.g. one run per
     model or per target), reading the saved rows only."""
     rows = []
+    need = {"arch", "target", "unit", "train_mae", "test_mae", "target_std", "trace", "trace_stderr", "lambda_max",
+            "smad", "n_minima"}  # fmt: skip
     for f in folders:
         path = Path(f) / "table.json"
         if not path.is_file():
             raise SystemExit(f"--summarize: {path} does not exist; give folders written by this script.")
-        rows.extend(json.loads(path.read_text()))
+        try:
+            table = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise SystemExit(f"--summarize: {path} is not valid JSON ({e}); rerun the run that wrote it.") from None
+        bad = "" if isinstance(table, list) and table else "is not a non-empty list of rows"
+        for r in table if not bad else []:
+            missing = sorted(need - set(r)) if isinstance(r, dict) else ["every key"]
+            if missing or r["arch"] not in ("schnet", "dimenet++"):
+                bad = f"has a row without {missing}" if missing else f"has an unknown model {r['arch']!r}"
+                break
+        if bad:
+            raise SystemExit(f"--summarize: {path} {bad}; give folders written by examples/atomistic.py.")
+        rows.extend(table)
     targets = list(dict.fromkeys(r["target"] for r in rows))
     seen = [(r["arch"], r["target"]) for r in rows]
     if len(seen) != len(set(seen)):

@@ -188,3 +188,35 @@ def test_atomistic_summarize_joins_runs_of_one_model_each(tmp_path):
     assert dup.returncode != 0 and "the same (model, target) run" in dup.stderr
     missing = subprocess.run([*run, str(tmp_path / "nothing")], capture_output=True, text=True, timeout=300)
     assert missing.returncode != 0 and "table.json does not exist" in missing.stderr
+
+
+def test_atomistic_summarize_bad_folders_get_a_message(tmp_path):
+    """--summarize on a foreign or damaged table.json names the file and what is wrong (no traceback), and says
+    why it prints no correlations for one model only or a Spearman of nan for two targets."""
+    run = [sys.executable, str(EXAMPLES / "atomistic.py"), "--summarize"]
+    sch = _atomistic_rows("schnet", [1.0, 5.0, 2.0], [4.0, 3.0, 9.0])
+    cases = {
+        "missing": [{k: v for k, v in r.items() if k != "trace_stderr"} for r in sch],
+        "painn": [dict(r, arch="painn") for r in sch],
+        "other": [{"model": "cnn", "regime": "underfit", "smad": 0.1}],
+        "empty": [],
+    }
+    for name, rows in cases.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "table.json").write_text(json.dumps(rows))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "table.json").write_text('[{"arch": "schnet",')
+    expect = {"missing": "has a row without ['trace_stderr']", "painn": "unknown model 'painn'",
+              "other": "has a row without ['arch',", "empty": "not a non-empty list", "broken": "not valid JSON"}  # fmt: skip
+    for name, message in expect.items():
+        proc = subprocess.run([*run, str(tmp_path / name)], capture_output=True, text=True, timeout=300)
+        assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr, (name, proc.stderr)
+    (tmp_path / "sch").mkdir(), (tmp_path / "dim").mkdir()
+    (tmp_path / "sch" / "table.json").write_text(json.dumps(sch[:2]))
+    one = subprocess.run([*run, str(tmp_path / "sch")], capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0 and "missing: dimenet++ on gap, dimenet++ on mu)" in one.stdout
+    (tmp_path / "dim" / "table.json").write_text(json.dumps(_atomistic_rows("dimenet++", [3.0, 1.0, 4.0],
+                                                                            [1.0, 2.0, 2.0])[:2]))  # fmt: skip
+    two = subprocess.run([*run, str(tmp_path / "sch"), str(tmp_path / "dim")], capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert two.returncode == 0 and "needs at least 3 targets; these runs have 2" in two.stdout
