@@ -158,11 +158,11 @@ def test_example_runs(tmp_path, script, args, runs):
         assert [r["stage"] for r in rows] == ["pretrained", "finetuned"]
 
 
-def _atomistic_rows(arch: str, traces: list[float], maes: list[float]) -> list[dict]:
+def _atomistic_rows(arch: str, traces: list[float], maes: list[float], stds=(2.0, 2.0, 2.0)) -> list[dict]:
     return [
-        {"arch": arch, "target": t, "unit": "u", "params": 1, "train_mae": m / 2, "test_mae": m, "target_std": 2.0,
+        {"arch": arch, "target": t, "unit": "u", "params": 1, "train_mae": m / 2, "test_mae": m, "target_std": sd,
          "trace": tr, "trace_stderr": 0.1, "lambda_max": 1.0, "smad": tr / 100, "n_minima": 1, "seconds": 1.0}
-        for t, tr, m in zip(["gap", "mu", "alpha"], traces, maes, strict=True)
+        for t, tr, m, sd in zip(["gap", "mu", "alpha"], traces, maes, stds, strict=True)
     ]  # fmt: skip
 
 
@@ -173,13 +173,14 @@ def test_atomistic_summarize_joins_runs_of_one_model_each(tmp_path):
 
     sch, dim = tmp_path / "schnet", tmp_path / "dimenet"
     sch.mkdir(), dim.mkdir()
-    (sch / "table.json").write_text(json.dumps(_atomistic_rows("schnet", [1.0, 5.0, 2.0], [4.0, 3.0, 9.0])))
+    stds = (1.0, 0.1, 10.0)  # per-target spreads that reorder the raw MAE gaps: the standardisation is tested
+    (sch / "table.json").write_text(json.dumps(_atomistic_rows("schnet", [1.0, 5.0, 2.0], [4.0, 3.0, 9.0], stds)))
     (dim / "table.json").write_text(json.dumps(_atomistic_rows("dimenet++", [3.0, 1.0, 4.0], [1.0, 2.0, 2.0])))
     run = [sys.executable, str(EXAMPLES / "atomistic.py"), "--summarize"]
     proc = subprocess.run([*run, str(dim), str(sch)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     d_trace = [1.0 - 3.0, 5.0 - 1.0, 2.0 - 4.0]
-    d_mae = [(4.0 - 1.0) / 2, (3.0 - 2.0) / 2, (9.0 - 2.0) / 2]
+    d_mae = [(4.0 - 1.0) / 1.0, (3.0 - 2.0) / 0.1, (9.0 - 2.0) / 10.0]
     rho = spearmanr(d_trace, d_mae).statistic
     assert f"targets): {rho:.3f};" in proc.stdout
     table = [line.split()[:2] for line in proc.stdout.splitlines() if line.split()[:1] in (["gap"], ["mu"], ["alpha"])]
