@@ -82,3 +82,18 @@ def test_fit_gives_the_same_weights_on_1_and_2_threads():
     one, two = _train_cnn(1, True), _train_cnn(2, True)
     assert torch.equal(one, two)
     assert torch.equal(one, loose_one)  # the deterministic thread computes what one plain thread does
+
+
+def test_fit_deterministic_on_cuda_names_the_cublas_setting(monkeypatch):
+    """Deterministic CUDA training fails deep inside cuBLAS without CUBLAS_WORKSPACE_CONFIG; fit says so first.
+    (No GPU here: a stand-in module whose parameters report is_cuda.)"""
+    from types import SimpleNamespace
+
+    class OnCuda(nn.Module):
+        def parameters(self, recurse: bool = True):
+            return iter([SimpleNamespace(is_cuda=True)])
+
+    x, z, y = _data()
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    with pytest.raises(InputError, match="CUBLAS_WORKSPACE_CONFIG=:4096:8"):
+        fit(OnCuda(), x, y, epochs=1, batch_size=8)

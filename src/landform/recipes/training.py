@@ -5,6 +5,7 @@ deterministic thread, so a seed gives the same weights on any machine (:mod:`lan
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -54,7 +55,8 @@ def fit(
         Train inside :func:`~landform.determinism.single_threaded` (default): the weights are bitwise the same
         whatever the machine's thread count. Multi-threaded kernels add partial sums in a thread-dependent
         order, and training amplifies those last bits (the digits CNN's 1-epoch "underfit" model: train
-        accuracy 0.280 on one thread, 0.277 on two). ``False`` trains on every thread, faster on large models.
+        accuracy 0.280 on one thread, 0.277 on two). ``False`` trains on every thread, faster on large models. On CUDA, deterministic training needs
+        ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` in the environment (an InputError says so otherwise).
 
     Returns
     -------
@@ -72,6 +74,13 @@ def fit(
     args = inputs if isinstance(inputs, tuple) else (inputs,)
     if any(len(a) != len(targets) for a in args):
         raise InputError("inputs: every input tensor needs one row per target; their lengths differ.")
+    if deterministic and any(p.is_cuda for p in model.parameters()) and (
+        os.environ.get("CUBLAS_WORKSPACE_CONFIG") not in (":4096:8", ":16:8")
+    ):  # torch's deterministic cuBLAS needs a fixed workspace, set before CUDA starts
+        raise InputError(
+            "deterministic: bitwise-reproducible training on CUDA needs CUBLAS_WORKSPACE_CONFIG=:4096:8 in the "
+            "environment before Python starts; set it, or pass deterministic=False."
+        )
     params = model.parameters()
     if optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
