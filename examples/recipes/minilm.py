@@ -309,11 +309,11 @@ def train_minilm(
     t0 = time.perf_counter()
     # Linear probe: the head on frozen embeddings (computed once), full-batch Adam.
     train_b, test_b = length_batches(train), length_batches(test)
-    with torch.no_grad():
-        feats = torch.cat([model.embed(**inp) for inp, _ in train_b])
     labels = torch.cat([y for _, y in train_b])
     opt = torch.optim.Adam(model.head.parameters(), lr=1e-2)
-    with single_threaded():  # the same weights on any thread count
+    with single_threaded():  # the same weights on any thread count (the probe's features too)
+        with torch.no_grad():
+            feats = torch.cat([model.embed(**inp) for inp, _ in train_b])
         for _ in range(probe_epochs):
             opt.zero_grad()
             nn.functional.cross_entropy(model.head(feats), labels).backward()
