@@ -166,7 +166,27 @@ def _atomistic_rows(arch: str, traces: list[float], maes: list[float], stds=(2.0
     ]  # fmt: skip
 
 
-def test_atomistic_summarize_joins_runs_of_one_model_each(tmp_path):
+@pytest.fixture(scope="module")
+def atomistic():
+    """examples/atomistic.py as a module: --summarize reads JSON only, so the tests call it in-process (a
+    subprocess per call spent its time importing torch-geometric)."""
+    spec = importlib.util.spec_from_file_location("atomistic_example", EXAMPLES / "atomistic.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _summarize(mod, capsys, *folders) -> tuple[int, str, str]:
+    """(exit code, stdout, message): 0 and the printed table, or 1 and the SystemExit message."""
+    capsys.readouterr()
+    try:
+        mod.summarize([str(f) for f in folders])
+    except SystemExit as e:  # the script's clean exit with a message; any other exception fails the test
+        return 1, capsys.readouterr().out, str(e.code)
+    return 0, capsys.readouterr().out, ""
+
+
+def test_atomistic_summarize_joins_runs_of_one_model_each(tmp_path, atomistic, capsys):
     """atomistic.py --summarize: the rows of separate runs (one per model here) in one table, and the paper's
     cross-target correlation computed over the joined rows, checked against scipy on the same gaps."""
     from scipy.stats import spearmanr
@@ -176,25 +196,23 @@ def test_atomistic_summarize_joins_runs_of_one_model_each(tmp_path):
     stds = (1.0, 0.1, 10.0)  # per-target spreads that reorder the raw MAE gaps: the standardisation is tested
     (sch / "table.json").write_text(json.dumps(_atomistic_rows("schnet", [1.0, 5.0, 2.0], [4.0, 3.0, 9.0], stds)))
     (dim / "table.json").write_text(json.dumps(_atomistic_rows("dimenet++", [3.0, 1.0, 4.0], [1.0, 2.0, 2.0])))
-    run = [sys.executable, str(EXAMPLES / "atomistic.py"), "--summarize"]
-    proc = subprocess.run([*run, str(dim), str(sch)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    code, out, msg = _summarize(atomistic, capsys, dim, sch)
+    assert code == 0, msg
     d_trace = [1.0 - 3.0, 5.0 - 1.0, 2.0 - 4.0]
     d_mae = [(4.0 - 1.0) / 1.0, (3.0 - 2.0) / 0.1, (9.0 - 2.0) / 10.0]
     rho = spearmanr(d_trace, d_mae).statistic
-    assert f"targets): {rho:.3f};" in proc.stdout
-    table = [line.split()[:2] for line in proc.stdout.splitlines() if line.split()[:1] in (["gap"], ["mu"], ["alpha"])]
+    assert f"targets): {rho:.3f};" in out
+    table = [line.split()[:2] for line in out.splitlines() if line.split()[:1] in (["gap"], ["mu"], ["alpha"])]
     assert table == [[t, a] for t in ("gap", "mu", "alpha") for a in ("schnet", "dimenet++")]  # target-major
-    dup = subprocess.run([*run, str(sch), str(sch)], capture_output=True, text=True, timeout=300)
-    assert dup.returncode != 0 and "the same (model, target) run" in dup.stderr
-    missing = subprocess.run([*run, str(tmp_path / "nothing")], capture_output=True, text=True, timeout=300)
-    assert missing.returncode != 0 and "table.json does not exist" in missing.stderr
+    code, _, msg = _summarize(atomistic, capsys, sch, sch)
+    assert code == 1 and "the same (model, target) run" in msg
+    code, _, msg = _summarize(atomistic, capsys, tmp_path / "nothing")
+    assert code == 1 and "table.json does not exist" in msg
 
 
-def test_atomistic_summarize_bad_folders_get_a_message(tmp_path):
+def test_atomistic_summarize_bad_folders_get_a_message(tmp_path, atomistic, capsys):
     """--summarize on a foreign or damaged table.json names the file and what is wrong (no traceback), and says
     why it prints no correlations for one model only or a Spearman of nan for two targets."""
-    run = [sys.executable, str(EXAMPLES / "atomistic.py"), "--summarize"]
     sch = _atomistic_rows("schnet", [1.0, 5.0, 2.0], [4.0, 3.0, 9.0])
     cases = {
         "missing": [{k: v for k, v in r.items() if k != "trace_stderr"} for r in sch],
@@ -210,14 +228,13 @@ def test_atomistic_summarize_bad_folders_get_a_message(tmp_path):
     expect = {"missing": "has a row without ['trace_stderr']", "painn": "unknown model 'painn'",
               "other": "has a row without ['arch',", "empty": "not a non-empty list", "broken": "not valid JSON"}  # fmt: skip
     for name, message in expect.items():
-        proc = subprocess.run([*run, str(tmp_path / name)], capture_output=True, text=True, timeout=300)
-        assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr, (name, proc.stderr)
+        code, _, msg = _summarize(atomistic, capsys, tmp_path / name)
+        assert code == 1 and message in msg, (name, msg)
     (tmp_path / "sch").mkdir(), (tmp_path / "dim").mkdir()
     (tmp_path / "sch" / "table.json").write_text(json.dumps(sch[:2]))
-    one = subprocess.run([*run, str(tmp_path / "sch")], capture_output=True, text=True, timeout=300)
-    assert one.returncode == 0 and "missing: dimenet++ on gap, dimenet++ on mu)" in one.stdout
+    code, out, _ = _summarize(atomistic, capsys, tmp_path / "sch")
+    assert code == 0 and "missing: dimenet++ on gap, dimenet++ on mu)" in out
     (tmp_path / "dim" / "table.json").write_text(json.dumps(_atomistic_rows("dimenet++", [3.0, 1.0, 4.0],
                                                                             [1.0, 2.0, 2.0])[:2]))  # fmt: skip
-    two = subprocess.run([*run, str(tmp_path / "sch"), str(tmp_path / "dim")], capture_output=True, text=True,
-                         timeout=300)  # fmt: skip
-    assert two.returncode == 0 and "needs at least 3 targets; these runs have 2" in two.stdout
+    code, out, _ = _summarize(atomistic, capsys, tmp_path / "sch", tmp_path / "dim")
+    assert code == 0 and "needs at least 3 targets; these runs have 2" in out
