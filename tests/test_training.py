@@ -79,9 +79,8 @@ def test_fit_gives_the_same_weights_on_1_and_2_threads():
     loose_one, loose_two = _train_cnn(1, False), _train_cnn(2, False)
     if torch.equal(loose_one, loose_two):
         pytest.skip("this build's kernels give the same weights on 1 and 2 threads: the test cannot tell")
-    one, two = _train_cnn(1, True), _train_cnn(2, True)
-    assert torch.equal(one, two)
-    assert torch.equal(one, loose_one)  # the deterministic thread computes what one plain thread does
+    # on 2 threads, deterministic training gives what one plain thread gives (and so any thread count does)
+    assert torch.equal(_train_cnn(2, True), loose_one)
 
 
 def test_fit_deterministic_on_cuda_names_the_cublas_setting(monkeypatch):
