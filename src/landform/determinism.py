@@ -19,8 +19,9 @@ __all__ = ["single_threaded"]
 
 
 @contextlib.contextmanager
-def single_threaded() -> Iterator[None]:
+def single_threaded(enabled: bool = True) -> Iterator[None]:
     """Run the body on one intra-op thread with ``torch.use_deterministic_algorithms(True)``; restore both after.
+    ``enabled=False`` runs it unchanged (for a caller's ``deterministic=False`` option).
 
     Examples
     --------
@@ -32,6 +33,9 @@ def single_threaded() -> Iterator[None]:
     >>> torch.get_num_threads() == before
     True
     """
+    if not enabled:
+        yield
+        return
     threads = torch.get_num_threads()
     det = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()

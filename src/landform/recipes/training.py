@@ -4,7 +4,6 @@ deterministic thread, so a seed gives the same weights on any machine (:mod:`lan
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -55,8 +54,9 @@ def fit(
         Train inside :func:`~landform.determinism.single_threaded` (default): the weights are bitwise the same
         whatever the machine's thread count. Multi-threaded kernels add partial sums in a thread-dependent
         order, and training amplifies those last bits (the digits CNN's 1-epoch "underfit" model: train
-        accuracy 0.280 on one thread, 0.277 on two). ``False`` trains on every thread, faster on large models. On CUDA, deterministic training needs
-        ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` in the environment (an InputError says so otherwise).
+        accuracy 0.280 on one thread, 0.277 on two). ``False`` trains on every thread, faster on large models.
+        On CUDA, deterministic training needs ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` in the environment (an
+        InputError says so otherwise).
 
     Returns
     -------
@@ -92,7 +92,7 @@ def fit(
         raise InputError(f"optimizer: expected 'adam', 'adamw' or 'sgd', got {optimizer!r}.")
     gen = torch.Generator().manual_seed(seed)
     n = len(targets)
-    with single_threaded() if deterministic else contextlib.nullcontext():
+    with single_threaded(enabled=deterministic):
         for epoch in range(1, epochs + 1):
             model.train()
             perm = torch.randperm(n, generator=gen)
