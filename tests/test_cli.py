@@ -65,7 +65,8 @@ def test_analyze_bad_input_exit_code(tmp_path, recipe_file, capsys):
 
 
 def test_main_job_on_builtin_example(tmp_path):
-    """The README's first command, scaled down: the built-in digits CNN with Hessian directions."""
+    """The README's first command, scaled down (9 x 9 grid, one density probe instead of two: the density stage
+    alone was half the run): the built-in digits CNN with Hessian directions."""
     out = tmp_path / "digits"
     proc = subprocess.run(
         [
@@ -75,6 +76,8 @@ def test_main_job_on_builtin_example(tmp_path):
             "analyze",
             "--resolution",
             "9",
+            "--density-probes",
+            "1",
             "--out",
             str(out),
             "--quiet",
@@ -91,6 +94,7 @@ def test_main_job_on_builtin_example(tmp_path):
     assert len(ev) == 2 and ev[0] >= ev[1] > 0
     assert summary["directions"]["kind"] == "hessian"
     assert summary["landscape"]["shape"] == [9, 9]
+    assert summary["stages"]["density"]["sections"]["hessian"]["density_n_hvp"] == 40  # the one probe ran
 
 
 def test_compare_runs(tmp_path, recipe_file, capsys):
