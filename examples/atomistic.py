@@ -74,6 +74,9 @@ def main() -> None:
     data = load_qm9(tuple(args.targets), n_train=args.n_train, n_test=args.n_test, seed=args.seed, pool=args.pool)
     print(f"QM9: {args.n_train} train / {args.n_test} test molecules of {data[3]['rows_read']} read", flush=True)
     rows = []
+    # What must match for rows of separate runs to be joined by --summarize (the archs and targets may differ).
+    settings = {k: getattr(args, k) for k in ("geometry", "span", "resolution", "n_train", "n_test", "epochs",
+                                              "n_hvp", "tol", "batch", "seed", "pool", "tiny")}  # fmt: skip
     for target in args.targets:
         for arch in args.archs:
             t_run = time.perf_counter()
@@ -100,6 +103,7 @@ def main() -> None:
                     "smad": s.topology.smad,
                     "n_minima": s.topology.n_minima,
                     "seconds": time.perf_counter() - t_run,
+                    "settings": settings,
                 }
             )
             r = rows[-1]
@@ -169,6 +173,7 @@ def summarize(folders: list[str]) -> None:
         if bad:
             raise SystemExit(f"--summarize: {path} {bad}; give folders written by examples/atomistic.py.")
         rows.extend(table)
+    _check_settings(rows, folders)
     targets = list(dict.fromkeys(r["target"] for r in rows))
     seen = [(r["arch"], r["target"]) for r in rows]
     if len(seen) != len(set(seen)):
@@ -176,6 +181,22 @@ def summarize(folders: list[str]) -> None:
     order = {"schnet": 0, "dimenet++": 1}
     rows.sort(key=lambda r: (targets.index(r["target"]), order[r["arch"]]))
     report(rows, targets)
+
+
+def _check_settings(rows: list[dict], folders: list[str]) -> None:
+    """Refuse to join rows whose runs used different settings (geometry, span, grid, training...): their gaps
+    would mix two experiments. Rows written before the settings were recorded are joined with a warning."""
+    recorded = [r["settings"] for r in rows if isinstance(r.get("settings"), dict)]
+    if len(recorded) < len(rows):
+        print(f"--summarize: {len(rows) - len(recorded)} of {len(rows)} rows were written before runs recorded "
+              "their settings; join only runs of one command (same --geometry, --span, --resolution, --n-train, "
+              "--epochs, --seed).")  # fmt: skip
+    for other in recorded[1:]:
+        differ = sorted(k for k in set(recorded[0]) | set(other) if recorded[0].get(k) != other.get(k))
+        if differ:
+            diffs = "; ".join(f"{k}: {recorded[0].get(k)!r} vs {other.get(k)!r}" for k in differ)
+            raise SystemExit(f"--summarize: the runs in {', '.join(folders)} used different settings ({diffs}); "
+                             "join only runs made with the same settings.")  # fmt: skip
 
 
 if __name__ == "__main__":

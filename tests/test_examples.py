@@ -210,6 +210,29 @@ def test_atomistic_summarize_joins_runs_of_one_model_each(tmp_path, atomistic, c
     assert code == 1 and "table.json does not exist" in msg
 
 
+def test_atomistic_summarize_refuses_runs_with_different_settings(tmp_path, atomistic, capsys):
+    """--summarize joins separate runs only when they used the same settings: a unit-geometry and a
+    paper-geometry run (or two training sizes) side by side would mix two experiments in one correlation.
+    Rows from before the settings were recorded are joined with a warning."""
+    unit = {"geometry": "unit", "span": 0.5, "resolution": 11, "n_train": 400, "epochs": 40, "seed": 0}
+    tables = {
+        "sch": [dict(r, settings=unit) for r in _atomistic_rows("schnet", [1.0, 5.0, 2.0], [4.0, 3.0, 9.0])],
+        "dim": [dict(r, settings=unit) for r in _atomistic_rows("dimenet++", [3.0, 1.0, 4.0], [1.0, 2.0, 2.0])],
+        "dim-paper": [dict(r, settings=dict(unit, geometry="paper", span=0.05))
+                      for r in _atomistic_rows("dimenet++", [3.0, 1.0, 4.0], [1.0, 2.0, 2.0])],
+        "dim-old": _atomistic_rows("dimenet++", [3.0, 1.0, 4.0], [1.0, 2.0, 2.0]),
+    }  # fmt: skip
+    for name, rows in tables.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "table.json").write_text(json.dumps(rows))
+    code, out, msg = _summarize(atomistic, capsys, tmp_path / "sch", tmp_path / "dim")
+    assert code == 0 and "Spearman rho" in out and "before runs recorded" not in out, msg
+    code, _, msg = _summarize(atomistic, capsys, tmp_path / "sch", tmp_path / "dim-paper")
+    assert code == 1 and "geometry: 'unit' vs 'paper'; span: 0.5 vs 0.05" in msg, msg
+    code, out, msg = _summarize(atomistic, capsys, tmp_path / "sch", tmp_path / "dim-old")
+    assert code == 0 and "3 of 6 rows were written before runs recorded their settings" in out, msg
+
+
 def test_atomistic_summarize_bad_folders_get_a_message(tmp_path, atomistic, capsys):
     """--summarize on a foreign or damaged table.json names the file and what is wrong (no traceback), and says
     why it prints no correlations for one model only or a Spearman of nan for two targets."""
