@@ -107,3 +107,24 @@ def test_needs_two_models():
     models, x, y = _seeds(1)
     with pytest.raises(InputError, match="pass two or more models"):
         taxonomy(models, (x, y), nn.functional.cross_entropy)
+
+
+def test_a_collapsed_seed_gets_nan_cka_and_the_rest_still_measure():
+    """A seed whose outputs are the same for every input (here: every ReLU dead, as width-2 MLPs trained at
+    a large batch do in examples/taxonomy_sweep.py) has no CKA (0/0): its pairs get NaN and a warning, the mean
+    is over the other pairs (checked against cka), and the phase still follows from loss and mc."""
+    models, x, y = _seeds(3)
+    dead = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).double()
+    with torch.no_grad():
+        dead[0].weight.zero_(), dead[0].bias.fill_(-1.0)  # every hidden unit off: the output is dead[2].bias
+    models = [models[0], dead, models[1]]
+    with pytest.warns(UserWarning, match=r"model\(s\) \[1\] give the same representation"):
+        tx = taxonomy(models, (x, y), nn.functional.cross_entropy, curve="linear", trace_hvp=6)
+    assert np.isnan(tx.per_pair["cka"][0]) and np.isnan(tx.per_pair["cka"][2])  # pairs (0, 1) and (1, 2)
+    with torch.no_grad():
+        assert tx.per_pair["cka"][1] == pytest.approx(cka(models[0](x).numpy(), models[2](x).numpy()), rel=1e-9)
+    assert tx.cka == tx.per_pair["cka"][1]
+    assert tx.phase == classify_phase(tx.train_loss, tx.mc, tx.cka)
+    with pytest.warns(UserWarning, match="collapsed"):
+        two = taxonomy([models[0], dead], (x, y), nn.functional.cross_entropy, curve="linear", trace_hvp=6)
+    assert np.isnan(two.cka) and two.phase == classify_phase(two.train_loss, two.mc)

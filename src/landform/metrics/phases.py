@@ -25,6 +25,7 @@ named, and to be set for the task at hand (:data:`DEFAULT_THRESHOLDS`).
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -171,6 +172,9 @@ def taxonomy(
     Returns
     -------
     Taxonomy
+        A model whose representation is the same for every training input (collapsed) has no CKA: its pairs'
+        CKA is NaN, ``cka`` is the mean over the other pairs (NaN if none), and a ``UserWarning`` names it; with
+        no CKA at all a well-trained, connected set reads as phase ``"IV"`` (unsplit).
     """
     import torch
 
@@ -203,6 +207,17 @@ def taxonomy(
         return np.concatenate(rows)
 
     feats = [features(m) for m in models]
+    # A collapsed model (every training input gives the same features, e.g. all ReLUs dead) has no CKA with
+    # anything (0/0): its pairs get NaN, the mean CKA is over the other pairs, and the phase, which needs the
+    # CKA only to split a well-trained phase IV, is read without it when no pair has one.
+    collapsed = [i for i, f in enumerate(feats) if np.array_equal(f, np.broadcast_to(f[:1], f.shape))]
+    if collapsed:
+        warnings.warn(
+            f"taxonomy: model(s) {collapsed} give the same representation for every training input (collapsed, "
+            "e.g. dead ReLUs), so CKA is undefined for their pairs: NaN in per_pair['cka'], and the mean CKA is "
+            "over the other pairs (NaN when none is left).",
+            stacklevel=2,
+        )
     per_pair: dict[str, list[float]] = {"mc": [], "barrier": [], "cka": []}
     for i, j in itertools.combinations(range(len(models)), 2):
         con = mode_connectivity(
@@ -210,15 +225,17 @@ def taxonomy(
         )
         per_pair["mc"].append(float(con.connectivity))
         per_pair["barrier"].append(float(con.barrier))
-        per_pair["cka"].append(float(cka(feats[i], feats[j])))
-    means = {k: float(np.mean(v)) for k, v in (per_model | per_pair).items()}
+        per_pair["cka"].append(float("nan") if i in collapsed or j in collapsed else float(cka(feats[i], feats[j])))
+    means = {k: float(np.mean(v)) for k, v in (per_model | per_pair).items() if k != "cka"}
+    defined = [c for c in per_pair["cka"] if not np.isnan(c)]
+    means["cka"] = float(np.mean(defined)) if defined else float("nan")
     return Taxonomy(
         train_loss=means["train_loss"],
         top_eigenvalue=means["top_eigenvalue"],
         trace=means["trace"],
         mc=means["mc"],
         cka=means["cka"],
-        phase=classify_phase(means["train_loss"], means["mc"], means["cka"], thresholds=th),
+        phase=classify_phase(means["train_loss"], means["mc"], means["cka"] if defined else None, thresholds=th),
         thresholds=th,
         per_model=per_model,
         per_pair=per_pair,
