@@ -4,6 +4,7 @@ independent computations (dense Hessians, the loss along the path computed by ha
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -118,13 +119,50 @@ def test_a_collapsed_seed_gets_nan_cka_and_the_rest_still_measure():
     with torch.no_grad():
         dead[0].weight.zero_(), dead[0].bias.fill_(-1.0)  # every hidden unit off: the output is dead[2].bias
     models = [models[0], dead, models[1]]
-    with pytest.warns(UserWarning, match=r"model\(s\) \[1\] give the same representation"):
+    with pytest.warns(UserWarning, match=r"model\(s\) \[1\] of 3 \(train loss [0-9.]+\) give the same representation"):
         tx = taxonomy(models, (x, y), nn.functional.cross_entropy, curve="linear", trace_hvp=6)
     assert np.isnan(tx.per_pair["cka"][0]) and np.isnan(tx.per_pair["cka"][2])  # pairs (0, 1) and (1, 2)
     with torch.no_grad():
         assert tx.per_pair["cka"][1] == pytest.approx(cka(models[0](x).numpy(), models[2](x).numpy()), rel=1e-9)
     assert tx.cka == tx.per_pair["cka"][1]
+    assert tx.collapsed == (1,) and tx.as_dict()["collapsed"] == [1]
     assert tx.phase == classify_phase(tx.train_loss, tx.mc, tx.cka)
     with pytest.warns(UserWarning, match="collapsed"):
         two = taxonomy([models[0], dead], (x, y), nn.functional.cross_entropy, curve="linear", trace_hvp=6)
     assert np.isnan(two.cka) and two.phase == classify_phase(two.train_loss, two.mc)
+
+
+def _dead(bias: float) -> nn.Module:
+    m = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).double()
+    with torch.no_grad():
+        m[0].weight.zero_(), m[0].bias.fill_(-1.0), m[2].bias.copy_(torch.tensor([bias, -bias]))
+    return m
+
+
+def test_collapse_warnings_of_a_sweep_are_not_hidden_and_one_input_is_refused():
+    """Python prints a warning once per text and place: a sweep calling taxonomy from one line must still warn
+    in every cell with a collapsed seed (the 3 x 3 sweep's width 2 / batch 512 cell was silent). The text names
+    the count of pairs with a CKA and their mean. One training input has no CKA at all: an InputError, not a
+    "collapsed" verdict for every model."""
+    models, x, y = _seeds(3)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("default")
+        for other in (models[1], models[2]):  # two cells, the same line, the same collapsed index
+            tx = taxonomy([models[0], _dead(0.0), other], (x, y), nn.functional.cross_entropy, curve="linear",
+                          trace_hvp=4)  # fmt: skip
+    texts = [str(w.message) for w in seen if "collapsed" in str(w.message)]
+    assert len(texts) == 2, texts
+    assert f"the mean CKA, {tx.cka:.4g}, is over the other 1 of 3 pairs" in texts[1]
+    with pytest.raises(InputError, match="data: the CKA between seeds needs at least 2 training inputs, got 1"):
+        taxonomy(models[:2], (x[:1], y[:1]), nn.functional.cross_entropy, curve="linear", trace_hvp=4)
+
+
+def test_well_trained_connected_seeds_without_any_cka_read_as_unsplit_phase_iv():
+    """Two collapsed seeds that still fit the data (every label is class 0 and both output a large class-0
+    logit) are well trained and connected, but no pair has a CKA: the phase is "IV", not IV-A or IV-B."""
+    x = torch.randn(20, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    y = torch.zeros(20, dtype=torch.long)
+    with pytest.warns(UserWarning, match="collapsed"):
+        tx = taxonomy([_dead(6.0), _dead(7.0)], (x, y), nn.functional.cross_entropy, curve="linear", trace_hvp=4)
+    assert tx.train_loss < 0.1 and tx.mc >= -0.02 and np.isnan(tx.cka) and tx.collapsed == (0, 1)
+    assert tx.phase == "IV"

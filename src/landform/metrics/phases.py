@@ -104,6 +104,8 @@ class Taxonomy:
 
     ``train_loss``, ``top_eigenvalue`` and ``trace`` are means over the models (per model in ``per_model``);
     ``mc`` and ``cka`` means over the pairs (per pair in ``per_pair``); ``phase`` a key of :data:`PHASES`.
+    ``collapsed``: the indices of the models with the same representation for every input (no CKA: their pairs'
+    ``per_pair["cka"]`` is NaN and ``cka`` the mean over the other pairs).
     """
 
     train_loss: float
@@ -115,6 +117,7 @@ class Taxonomy:
     thresholds: dict[str, float]
     per_model: dict[str, list[float]] = field(default_factory=dict)
     per_pair: dict[str, list[float]] = field(default_factory=dict)
+    collapsed: tuple[int, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (for a run's summary)."""
@@ -129,6 +132,7 @@ class Taxonomy:
             "thresholds": self.thresholds,
             "per_model": self.per_model,
             "per_pair": self.per_pair,
+            "collapsed": list(self.collapsed),
             "reference": "Yang et al. 2021, Taxonomizing local versus global structure in neural network loss "
             "landscapes (NeurIPS)",
         }
@@ -210,14 +214,9 @@ def taxonomy(
     # A collapsed model (every training input gives the same features, e.g. all ReLUs dead) has no CKA with
     # anything (0/0): its pairs get NaN, the mean CKA is over the other pairs, and the phase, which needs the
     # CKA only to split a well-trained phase IV, is read without it when no pair has one.
+    if feats[0].shape[0] < 2:
+        raise InputError(f"data: the CKA between seeds needs at least 2 training inputs, got {feats[0].shape[0]}.")
     collapsed = [i for i, f in enumerate(feats) if np.array_equal(f, np.broadcast_to(f[:1], f.shape))]
-    if collapsed:
-        warnings.warn(
-            f"taxonomy: model(s) {collapsed} give the same representation for every training input (collapsed, "
-            "e.g. dead ReLUs), so CKA is undefined for their pairs: NaN in per_pair['cka'], and the mean CKA is "
-            "over the other pairs (NaN when none is left).",
-            stacklevel=2,
-        )
     per_pair: dict[str, list[float]] = {"mc": [], "barrier": [], "cka": []}
     for i, j in itertools.combinations(range(len(models)), 2):
         con = mode_connectivity(
@@ -229,6 +228,17 @@ def taxonomy(
     means = {k: float(np.mean(v)) for k, v in (per_model | per_pair).items() if k != "cka"}
     defined = [c for c in per_pair["cka"] if not np.isnan(c)]
     means["cka"] = float(np.mean(defined)) if defined else float("nan")
+    if collapsed:
+        # The counts, the mean and the collapsed models' losses make the text differ between calls: Python shows
+        # a warning once per distinct text and place, so a sweep repeating one text would hide later cells.
+        losses = ", ".join(f"{per_model['train_loss'][i]:.6g}" for i in collapsed)
+        warnings.warn(
+            f"taxonomy: model(s) {collapsed} of {len(models)} (train loss {losses}) give the same representation "
+            "for every training input (collapsed, e.g. dead ReLUs), so CKA is undefined for their pairs: NaN in "
+            f"per_pair['cka']; the mean CKA, {means['cka']:.4g}, is over the other {len(defined)} of "
+            f"{len(per_pair['cka'])} pairs (NaN when none is left).",
+            stacklevel=2,
+        )
     return Taxonomy(
         train_loss=means["train_loss"],
         top_eigenvalue=means["top_eigenvalue"],
@@ -239,4 +249,5 @@ def taxonomy(
         thresholds=th,
         per_model=per_model,
         per_pair=per_pair,
+        collapsed=tuple(collapsed),
     )
