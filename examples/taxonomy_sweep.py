@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append({"width": w, "batch_size": bs, "test_acc": test_acc, **tx.as_dict()})
             print(
                 f"width {w:4d} batch {bs:4d}: loss {tx.train_loss:.3f} trace {tx.trace:.3g} "
-                f"lmax {tx.top_eigenvalue:.3g} mc {tx.mc:+.3f} cka {tx.cka:.3f} -> {tx.phase} "
+                f"lmax {tx.top_eigenvalue:.3g} mc {tx.mc:+.3f} cka {cka_cell(rows[-1])} -> {tx.phase} "
                 f"(test acc {test_acc:.3f}, {time.perf_counter() - t0:.0f} s)",
                 flush=True,
             )
@@ -86,12 +86,19 @@ def main(argv: list[str] | None = None) -> None:
     for r in rows:
         print(
             f"| {r['width']} | {r['batch_size']} | {r['train_loss']:.3f} | {r['top_eigenvalue']:.3g} | "
-            f"{r['trace']:.3g} | {r['mc']:+.3f} | {r['cka']:.3f} | {r['phase']} | {r['test_acc']:.3f} |"
+            f"{r['trace']:.3g} | {r['mc']:+.3f} | {cka_cell(r)} | {r['phase']} | {r['test_acc']:.3f} |"
         )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1, default=float))
     print(f"\nthresholds {rows[0]['thresholds']}; {time.perf_counter() - t0:.0f} s; written {out}")
+
+
+def cka_cell(row: dict) -> str:
+    """The mean CKA, with the number of pairs it averages when a collapsed seed left some pairs without one."""
+    pairs = row["per_pair"]["cka"]
+    defined = sum(not np.isnan(c) for c in pairs)
+    return f"{row['cka']:.3f}" if defined == len(pairs) else f"{row['cka']:.3f} ({defined} of {len(pairs)} pairs)"
 
 
 if __name__ == "__main__":

@@ -81,9 +81,27 @@ def _check_taxonomy(res: dict, stdout: str) -> None:
     table = [line for line in stdout.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert table == [
         f"| {r['width']} | {r['batch_size']} | {r['train_loss']:.3f} | {r['top_eigenvalue']:.3g} | {r['trace']:.3g} | "
-        f"{r['mc']:+.3f} | {r['cka']:.3f} | {r['phase']} | {r['test_acc']:.3f} |"
+        f"{r['mc']:+.3f} | {_cka_cell(r)} | {r['phase']} | {r['test_acc']:.3f} |"
         for r in rows
     ]
+
+
+def _cka_cell(r: dict) -> str:
+    """The sweep's CKA cell: the mean, and "(k of n pairs)" when collapsed seeds left n - k pairs without one."""
+    k, n = int(np.sum(~np.isnan(r["per_pair"]["cka"]))), len(r["per_pair"]["cka"])
+    return f"{r['cka']:.3f}" + ("" if k == n else f" ({k} of {n} pairs)")
+
+
+def test_taxonomy_sweep_cka_cell_names_the_pairs_it_averages():
+    """A cell whose CKA mean is over fewer pairs than the cell has says so (the 3 x 3 sweep's width-2 cells
+    printed 0.113 and 0.018, each the CKA of 1 pair of 3, as if they were means over 3)."""
+    spec = importlib.util.spec_from_file_location("taxonomy_sweep_example", EXAMPLES / "taxonomy_sweep.py")
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    nan = float("nan")
+    assert sweep.cka_cell({"cka": 0.1134, "per_pair": {"cka": [nan, 0.1134, nan]}}) == "0.113 (1 of 3 pairs)"
+    assert sweep.cka_cell({"cka": nan, "per_pair": {"cka": [nan]}}) == "nan (0 of 1 pairs)"
+    assert sweep.cka_cell({"cka": 0.5, "per_pair": {"cka": [0.4, 0.6]}}) == "0.500"
 
 
 def _case_id(c) -> str:
