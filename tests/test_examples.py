@@ -166,6 +166,10 @@ def test_example_runs(tmp_path, script, args, runs):
     if script == "atomistic.py":
         from scipy.stats import spearmanr
 
+        # every row records its run's settings, which --summarize compares before joining runs
+        assert all(r["settings"] == rows[0]["settings"] for r in rows)
+        assert rows[0]["settings"]["tiny"] is True and rows[0]["settings"]["resolution"] == 3
+
         corr = json.loads((out / "correlation.json").read_text())
         by = {(r["arch"], r["target"]): r for r in rows}
         targets = ["gap", "mu", "alpha"]
