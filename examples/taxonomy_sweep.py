@@ -97,8 +97,9 @@ def main(argv: list[str] | None = None) -> None:
 def cka_cell(row: dict) -> str:
     """The mean CKA, with the number of pairs it averages when a collapsed seed left some pairs without one."""
     pairs = row["per_pair"]["cka"]
-    defined = sum(not np.isnan(c) for c in pairs)
-    return f"{row['cka']:.3f}" if defined == len(pairs) else f"{row['cka']:.3f} ({defined} of {len(pairs)} pairs)"
+    defined = sum(c is not None and not np.isnan(c) for c in pairs)  # None: as_dict's JSON form of NaN
+    mean = "-" if defined == 0 else f"{row['cka']:.3f}"
+    return mean if defined == len(pairs) else f"{mean} ({defined} of {len(pairs)} pairs)"
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def _check_taxonomy(res: dict, stdout: str) -> None:
     rows = res["rows"]
     assert [(r["width"], r["batch_size"]) for r in rows] == [(8, 16), (8, 100)]
     for r in rows:
-        cka = None if np.isnan(r["cka"]) else r["cka"]  # NaN: every pair has a collapsed seed (no CKA)
+        cka = r["cka"]  # None (JSON null): every pair has a collapsed seed (no CKA)
         assert r["phase"] == classify_phase(r["train_loss"], r["mc"], cka, thresholds=r["thresholds"])
         assert r["train_loss"] == pytest.approx(np.mean(r["per_model"]["train_loss"]))
         assert r["mc"] == pytest.approx(np.mean(r["per_pair"]["mc"]))
@@ -88,8 +88,8 @@ def _check_taxonomy(res: dict, stdout: str) -> None:
 
 def _cka_cell(r: dict) -> str:
     """The sweep's CKA cell: the mean, and "(k of n pairs)" when collapsed seeds left n - k pairs without one."""
-    k, n = int(np.sum(~np.isnan(r["per_pair"]["cka"]))), len(r["per_pair"]["cka"])
-    return f"{r['cka']:.3f}" + ("" if k == n else f" ({k} of {n} pairs)")
+    k, n = sum(c is not None for c in r["per_pair"]["cka"]), len(r["per_pair"]["cka"])
+    return ("-" if k == 0 else f"{r['cka']:.3f}") + ("" if k == n else f" ({k} of {n} pairs)")
 
 
 def test_taxonomy_sweep_cka_cell_names_the_pairs_it_averages():
@@ -100,7 +100,9 @@ def test_taxonomy_sweep_cka_cell_names_the_pairs_it_averages():
     spec.loader.exec_module(sweep)
     nan = float("nan")
     assert sweep.cka_cell({"cka": 0.1134, "per_pair": {"cka": [nan, 0.1134, nan]}}) == "0.113 (1 of 3 pairs)"
-    assert sweep.cka_cell({"cka": nan, "per_pair": {"cka": [nan]}}) == "nan (0 of 1 pairs)"
+    assert sweep.cka_cell({"cka": nan, "per_pair": {"cka": [nan]}}) == "- (0 of 1 pairs)"
+    assert sweep.cka_cell({"cka": None, "per_pair": {"cka": [None, None]}}) == "- (0 of 2 pairs)"  # as_dict's form
+    assert sweep.cka_cell({"cka": 0.2, "per_pair": {"cka": [None, 0.2]}}) == "0.200 (1 of 2 pairs)"
     assert sweep.cka_cell({"cka": 0.5, "per_pair": {"cka": [0.4, 0.6]}}) == "0.500"
 
 

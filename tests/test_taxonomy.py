@@ -4,6 +4,7 @@ independent computations (dense Hessians, the loss along the path computed by ha
 from __future__ import annotations
 
 import copy
+import json
 import warnings
 
 import numpy as np
@@ -130,6 +131,9 @@ def test_a_collapsed_seed_gets_nan_cka_and_the_rest_still_measure():
     with pytest.warns(UserWarning, match="collapsed"):
         two = taxonomy([models[0], dead], (x, y), nn.functional.cross_entropy, curve="linear", trace_hvp=6)
     assert np.isnan(two.cka) and two.phase == classify_phase(two.train_loss, two.mc)
+    strict = json.loads(json.dumps(two.as_dict(), allow_nan=False))  # strict JSON: null, not NaN
+    assert strict["cka"] is None and strict["per_pair"]["cka"] == [None]
+    assert json.loads(json.dumps(tx.as_dict(), allow_nan=False))["per_pair"]["cka"] == [None, tx.cka, None]
 
 
 def _dead(bias: float) -> nn.Module:

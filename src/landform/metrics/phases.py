@@ -120,22 +120,27 @@ class Taxonomy:
     collapsed: tuple[int, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form (for a run's summary)."""
+        """JSON-serialisable form (for a run's summary): strict JSON, an undefined CKA (collapsed seeds) is
+        ``None`` (null), not NaN, which JavaScript's ``JSON.parse`` and other strict readers refuse."""
         return {
             "train_loss": self.train_loss,
             "top_eigenvalue": self.top_eigenvalue,
             "trace": self.trace,
             "mc": self.mc,
-            "cka": self.cka,
+            "cka": _null_if_nan(self.cka),
             "phase": self.phase,
             "phase_description": PHASES.get(self.phase, ""),
             "thresholds": self.thresholds,
             "per_model": self.per_model,
-            "per_pair": self.per_pair,
+            "per_pair": {k: [_null_if_nan(v) for v in vs] for k, vs in self.per_pair.items()},
             "collapsed": list(self.collapsed),
             "reference": "Yang et al. 2021, Taxonomizing local versus global structure in neural network loss "
             "landscapes (NeurIPS)",
         }
+
+
+def _null_if_nan(v: float) -> float | None:
+    return None if isinstance(v, float) and np.isnan(v) else v
 
 
 def taxonomy(
