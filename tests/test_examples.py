@@ -235,6 +235,20 @@ def test_atomistic_summarize_joins_runs_of_one_model_each(tmp_path, atomistic, c
     assert code == 1 and "table.json does not exist" in msg
 
 
+def test_fit_regimes_default_folders_keep_the_data_sets_apart(tmp_path, monkeypatch, capsys):
+    """fit_regimes.py without --out: the MNIST study has folders of its own (it shared the digits study's, whose
+    stores then refused it), and --summarize on a folder with no finished runs says so instead of an empty table."""
+    spec = importlib.util.spec_from_file_location("fit_regimes_example", EXAMPLES / "fit_regimes.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.chdir(tmp_path)
+    for extra, folder in (([], "examples-runs/fit_regimes-paper"),
+                          (["--dataset", "mnist"], "examples-runs/fit_regimes-mnist-paper")):  # fmt: skip
+        monkeypatch.setattr(sys, "argv", ["fit_regimes.py", "--geometry", "paper", "--summarize", *extra])
+        with pytest.raises(SystemExit, match=f"no finished paper-geometry runs .* under {folder};"):
+            mod.main()
+
+
 def test_atomistic_summarize_refuses_runs_with_different_settings(tmp_path, atomistic, capsys):
     """--summarize joins separate runs only when they used the same settings: a unit-geometry and a
     paper-geometry run (or two training sizes) side by side would mix two experiments in one correlation.
