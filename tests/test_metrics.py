@@ -59,6 +59,17 @@ def test_cka_properties_and_direct_formula():
     assert cka(torch.tensor(X), torch.tensor(Y)) == pytest.approx(cka(X, Y))
 
 
+def test_linear_cka_is_the_same_at_any_scale_float64_holds():
+    """Linear CKA is scale-invariant, so representations of size 1e-170 or 1e160 (whose products underflow or
+    overflow float64) give the value of the same representations at size 1, biased and unbiased."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(30, 5)), rng.normal(size=(30, 4))
+    for unbiased in (False, True):
+        ref = cka(X, Y, unbiased=unbiased)
+        for sx, sy in ((1e-170, 1.0), (1e160, 1e160), (1e-300, 1e150)):
+            assert cka(sx * X, sy * Y, unbiased=unbiased) == pytest.approx(ref, rel=1e-12)
+
+
 @pytest.mark.parametrize(
     "X, Y, kwargs, match",
     [

@@ -115,6 +115,11 @@ def cka(X: Any, Y: Any, *, kernel: str = "linear", unbiased: bool = False, sigma
                 f"{name}: the representation is the same for every sample (zero variance), so CKA is 0/0; "
                 "check the layer (a dead ReLU layer?) or use more varied inputs."
             )
+    if kernel == "linear":
+        # Linear CKA does not change when a representation is scaled: bring each to max |entry| = 1 so that no
+        # product of entries overflows or underflows float64 (1e-170 or 1e160 gave 0/0 or inf/inf before).
+        X = X / np.abs(X).max()
+        Y = Y / np.abs(Y).max()
     if kernel == "linear" and not unbiased:
         Xc = X - X.mean(axis=0)
         Yc = Y - Y.mean(axis=0)
@@ -135,8 +140,8 @@ def _finite_cka(value: float) -> float:
     value = float(value)
     if not np.isfinite(value):
         raise NonFiniteError(
-            f"cka: the result is {value} (the representations overflow float64); rescale them (e.g. divide by "
-            "their largest absolute value) first."
+            f"cka: the result is {value} (the representations' products overflow or underflow float64); rescale "
+            "them (e.g. divide by their largest absolute value) first."
         )
     return value
 
