@@ -170,3 +170,22 @@ def test_well_trained_connected_seeds_without_any_cka_read_as_unsplit_phase_iv()
         tx = taxonomy([_dead(6.0), _dead(7.0)], (x, y), nn.functional.cross_entropy, curve="linear", trace_hvp=4)
     assert tx.train_loss < 0.1 and tx.mc >= -0.02 and np.isnan(tx.cka) and tx.collapsed == (0, 1)
     assert tx.phase == "IV"
+
+
+def test_a_model_with_nan_outputs_is_named_before_any_curve_is_trained(monkeypatch):
+    """A seed whose representation is NaN (a custom layer here; NaN weights already fail at its loss) is refused
+    with its index before mode connectivity spends minutes on curves."""
+    from landform.errors import NonFiniteInputError
+    from landform.metrics import connectivity
+
+    models, x, y = _seeds(3)
+
+    def hidden(m, inputs):  # the first layer's output; model 2's is NaN
+        h = m[0](inputs)
+        return h * float("nan") if m is models[2] else h
+
+    calls = []
+    monkeypatch.setattr(connectivity, "mode_connectivity", lambda *a, **k: calls.append(1))
+    with pytest.raises(NonFiniteInputError, match=r"model\(s\) \[2\] give NaN or inf representations"):
+        taxonomy(models, (x, y), nn.functional.cross_entropy, curve="linear", trace_hvp=6, representation=hidden)
+    assert calls == []

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, NonFiniteInputError
 
 __all__ = ["DEFAULT_THRESHOLDS", "PHASES", "Taxonomy", "classify_phase", "taxonomy"]
 
@@ -216,6 +216,13 @@ def taxonomy(
         return np.concatenate(rows)
 
     feats = [features(m) for m in models]
+    bad = [i for i, f in enumerate(feats) if not np.isfinite(f).all()]
+    if bad:  # before the mode connectivity trains any curve (minutes), not after
+        raise NonFiniteInputError(
+            f"models: model(s) {bad} give NaN or inf representations on the training data (the outputs, or "
+            "`representation`'s features); the CKA between seeds needs finite ones. Check those models (a layer "
+            "that overflows?) or the representation function."
+        )
     # A collapsed model (every training input gives the same features, e.g. all ReLUs dead) has no CKA with
     # anything (0/0): its pairs get NaN, the mean CKA is over the other pairs, and the phase, which needs the
     # CKA only to split a well-trained phase IV, is read without it when no pair has one.
