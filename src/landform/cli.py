@@ -478,6 +478,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
+            if args.command in ("analyze", "track"):  # long tensor work: reuse freed blocks (landform.allocator)
+                from .allocator import keep_freed_memory_unless_disabled
+
+                keep_freed_memory_unless_disabled()
             if args.command == "analyze":
                 return analyze(args)
             if args.command == "compare":
