@@ -10,10 +10,15 @@ import numpy as np
 import torch
 
 from landform import Objective
+from landform.allocator import keep_freed_memory_unless_disabled
 from landform.metrics import robust_smad
 from landform.recipes.digits import fit_classifier as fit  # noqa: F401  (the examples' training loop)
 from landform.results import RunResult
 from landform.run import RunConfig, RunContext, Stage, analyze
+
+# Every example is a long run of full-batch passes: reuse freed blocks as the CLI does (docs/benchmarks.md,
+# "Memory reuse on full batches"; LANDFORM_KEEP_FREED_MEMORY=0 turns it off). Numbers do not change.
+keep_freed_memory_unless_disabled()
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
