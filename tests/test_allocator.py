@@ -58,6 +58,8 @@ def test_the_cli_keeps_freed_memory_for_analyze_and_track_only(monkeypatch, tmp_
     missing = str(tmp_path / "no_such_recipe.py")
     assert main(["analyze", missing, "--out", str(tmp_path / "run")]) == 1  # fails on the recipe, after the call
     assert calls == [1]
+    assert main(["track", missing, "--checkpoints", str(tmp_path / "none"), "--out", str(tmp_path / "t")]) == 1
+    assert calls == [1, 1]
     assert main(["report", str(tmp_path / "no_such_run")]) == 1
-    assert calls == [1]
+    assert calls == [1, 1]
     capsys.readouterr()
