@@ -59,6 +59,8 @@ def child(case: str, kept: bool, calls: int) -> dict:
     from landform.allocator import keep_freed_memory
 
     torch.set_num_threads(1)
+    if not kept:  # the examples' module (the MNIST case imports it) calls it too unless told not to
+        os.environ["LANDFORM_KEEP_FREED_MEMORY"] = "0"
     applied = keep_freed_memory() if kept else False
     obj = _objective(case)
     v = torch.randn(obj.num_params, generator=torch.Generator().manual_seed(0))
@@ -79,6 +81,10 @@ def child(case: str, kept: bool, calls: int) -> dict:
         u1, s1, f1 = usage()
         out[name] = {"median_s": statistics.median(times), "user_s": (u1 - u0) / calls, "sys_s": (s1 - s0) / calls,
                      "faults": (f1 - f0) / calls}  # fmt: skip
+    from landform.allocator import _applied  # what the process ended with (the examples' call included)
+
+    out["applied_at_end"] = _applied
+    out["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     return out
 
 
@@ -108,6 +114,8 @@ def main() -> None:
                 if p.returncode != 0:
                     raise SystemExit(f"{case} ({side}) failed:\n{p.stderr[-2000:]}")
                 res[side].append(json.loads(p.stdout.strip().splitlines()[-1]))
+        if any(r["applied_at_end"] for r in res["default"]):
+            raise SystemExit(f"{case}: the default side ended with freed memory kept; the comparison is void")
         if not all(r["applied"] for r in res["kept"]):
             print(f"{case}: keep_freed_memory() did not apply here (not glibc?); nothing to compare")
             continue
@@ -120,6 +128,9 @@ def main() -> None:
                 print(f"{case:7s} {name:5s} {side:8s} {row['median_s']:9.3f} {row['user_s']:7.3f} {row['sys_s']:7.3f} "
                       f"{row['faults']:9.0f}", end="")  # fmt: skip
                 print(f"   {med['default'] / med['kept']:.2f}x" if side == "kept" else "")
+        rss = {side: statistics.median(r["max_rss_mib"] for r in rs) for side, rs in res.items()}
+        print(f"{case:7s} peak memory (max RSS, medians): default {rss['default']:.0f} MiB, kept {rss['kept']:.0f} MiB "
+              f"({rss['kept'] / rss['default']:.2f}x)")  # fmt: skip
         print(f"{case:7s} loss and HVP checksums equal on both sides: {len(sums) == 1}")
 
 
