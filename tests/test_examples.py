@@ -92,12 +92,18 @@ def _cka_cell(r: dict) -> str:
     return ("-" if k == 0 else f"{r['cka']:.3f}") + ("" if k == n else f" ({k} of {n} pairs)")
 
 
+def _example_module(script: str):
+    """examples/<script> imported in this process (for the parts of a script that read JSON or parse arguments)."""
+    spec = importlib.util.spec_from_file_location(script.removesuffix(".py") + "_example", EXAMPLES / script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def test_taxonomy_sweep_cka_cell_names_the_pairs_it_averages():
     """A cell whose CKA mean is over fewer pairs than the cell has says so (the 3 x 3 sweep's width-2 cells
     printed 0.113 and 0.018, each the CKA of 1 pair of 3, as if they were means over 3)."""
-    spec = importlib.util.spec_from_file_location("taxonomy_sweep_example", EXAMPLES / "taxonomy_sweep.py")
-    sweep = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sweep)
+    sweep = _example_module("taxonomy_sweep.py")
     nan = float("nan")
     assert sweep.cka_cell({"cka": 0.1134, "per_pair": {"cka": [nan, 0.1134, nan]}}) == "0.113 (1 of 3 pairs)"
     assert sweep.cka_cell({"cka": nan, "per_pair": {"cka": [nan]}}) == "- (0 of 1 pairs)"
@@ -195,10 +201,7 @@ def _atomistic_rows(arch: str, traces: list[float], maes: list[float], stds=(2.0
 def atomistic():
     """examples/atomistic.py as a module: --summarize reads JSON only, so the tests call it in-process (a
     subprocess per call spent its time importing torch-geometric)."""
-    spec = importlib.util.spec_from_file_location("atomistic_example", EXAMPLES / "atomistic.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return _example_module("atomistic.py")
 
 
 def _summarize(mod, capsys, *folders) -> tuple[int, str, str]:
@@ -238,9 +241,7 @@ def test_atomistic_summarize_joins_runs_of_one_model_each(tmp_path, atomistic, c
 def test_fit_regimes_default_folders_keep_the_data_sets_apart(tmp_path, monkeypatch, capsys):
     """fit_regimes.py without --out: the MNIST study has folders of its own (it shared the digits study's, whose
     stores then refused it), and --summarize on a folder with no finished runs says so instead of an empty table."""
-    spec = importlib.util.spec_from_file_location("fit_regimes_example", EXAMPLES / "fit_regimes.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _example_module("fit_regimes.py")
     monkeypatch.chdir(tmp_path)
     for extra, folder in (([], "examples-runs/fit_regimes-paper"),
                           (["--dataset", "mnist"], "examples-runs/fit_regimes-mnist-paper")):  # fmt: skip

@@ -223,11 +223,11 @@ def taxonomy(
             "`representation`'s features); the CKA between seeds needs finite ones. Check those models (a layer "
             "that overflows?) or the representation function."
         )
+    if feats[0].shape[0] < 2:
+        raise InputError(f"data: the CKA between seeds needs at least 2 training inputs, got {feats[0].shape[0]}.")
     # A collapsed model (every training input gives the same features, e.g. all ReLUs dead) has no CKA with
     # anything (0/0): its pairs get NaN, the mean CKA is over the other pairs, and the phase, which needs the
     # CKA only to split a well-trained phase IV, is read without it when no pair has one.
-    if feats[0].shape[0] < 2:
-        raise InputError(f"data: the CKA between seeds needs at least 2 training inputs, got {feats[0].shape[0]}.")
     collapsed = [i for i, f in enumerate(feats) if np.array_equal(f, np.broadcast_to(f[:1], f.shape))]
     per_pair: dict[str, list[float]] = {"mc": [], "barrier": [], "cka": []}
     for i, j in itertools.combinations(range(len(models)), 2):
